@@ -1,0 +1,1 @@
+"""Latency harness: edgepose bench and the pytest-benchmark suite."""

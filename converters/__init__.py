@@ -1,0 +1,1 @@
+"""Build-time converters: PyTorch / MXNet / TFLite / ONNX to simplified ONNX and MNN, with parity checks."""

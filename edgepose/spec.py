@@ -1,0 +1,252 @@
+"""Model metadata (`ModelSpec`) and the result type (`PoseResult`).
+
+A `ModelSpec` is declared once, next to the model (a registry entry or a preset), written
+by the converters into every artifact and read back by the Predictor. The runtime never
+guesses preprocessing or the head type from tensor shapes: everything it needs is here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import MetadataError
+
+SCHEMA_VERSION = 1
+
+HEAD_TYPES = ("regression", "integral", "heatmap", "simdr", "landmarks")
+LAYOUTS = ("NCHW", "NHWC")
+COLORS = ("RGB", "BGR")
+DTYPES = ("float32",)
+
+# Output roles each head type needs (role -> output tensor name goes in `ModelSpec.outputs`).
+# Regression, integral and SimDR graphs output coordinates normalised to [0, 1] of the input
+# ("coords", shape (N, K, 2)) and optionally per-keypoint "scores" (N, K). A SimDR graph that
+# stops at the 1-D logits gives "simdr_x" (N, K, Wx) and "simdr_y" (N, K, Wy) instead.
+REQUIRED_ROLES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "regression": (("coords",),),
+    "integral": (("coords",),),
+    "simdr": (("coords",), ("simdr_x", "simdr_y")),
+    "heatmap": (("heatmaps",),),
+    "landmarks": (("landmarks",),),
+}
+OPTIONAL_ROLES = {"scores", "presence"}
+
+# Fields a spec must have; everything else has a sensible default.
+REQUIRED_FIELDS = ("input_size", "head", "num_keypoints")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the runtime needs to pre-process, run and decode one pose model.
+
+    input_size  (width, height) of the network input, pixels.
+    layout      "NCHW" (ONNX, PyTorch) or "NHWC" (TFLite models keep it in MNN).
+    color       channel order the network expects: "RGB" or "BGR".
+    mean, std   per channel in 0..255 pixel units, in `color` order: x = (pixel - mean) / std.
+                MediaPipe's [0, 1] input is mean 0, std 255.
+    head        one of HEAD_TYPES; decides the decoder.
+    outputs     role -> output tensor name (see REQUIRED_ROLES). Empty means "by position".
+    decode      head-specific decoder parameters (e.g. landmarks' values_per_point).
+    bbox_padding  how much a person box is enlarged before cropping (mmpose uses 1.25).
+    provenance  where the artifact came from: source file and sha256, tool versions, precision.
+    """
+
+    input_size: tuple[int, int]
+    head: str
+    num_keypoints: int
+    name: str = ""
+    layout: str = "NCHW"
+    color: str = "RGB"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    dtype: str = "float32"
+    input_name: str | None = None
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    decode: Mapping[str, Any] = field(default_factory=dict)
+    keypoint_names: tuple[str, ...] = ()
+    skeleton: tuple[tuple[int, int], ...] = ()
+    flip_pairs: tuple[tuple[int, int], ...] = ()
+    bbox_padding: float = 1.25
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Normalise containers (JSON gives lists) so equality and hashing of tuples hold.
+        set_ = object.__setattr__
+        set_(self, "input_size", _int_pair(self.input_size, "input_size"))
+        set_(self, "mean", _triple(self.mean, "mean"))
+        set_(self, "std", _triple(self.std, "std"))
+        set_(self, "keypoint_names", tuple(str(n) for n in self.keypoint_names))
+        set_(self, "skeleton", tuple(_index_pair(p, "skeleton") for p in self.skeleton))
+        set_(self, "flip_pairs", tuple(_index_pair(p, "flip_pairs") for p in self.flip_pairs))
+        set_(self, "outputs", dict(self.outputs))
+        set_(self, "decode", dict(self.decode))
+        set_(self, "provenance", dict(self.provenance))
+        self._validate()
+
+    def _validate(self) -> None:
+        def bad(msg: str) -> None:
+            raise MetadataError(f"model metadata{f' of {self.name!r}' if self.name else ''}: {msg}")
+
+        if self.head not in HEAD_TYPES:
+            bad(f"head={self.head!r} is not one of {', '.join(HEAD_TYPES)}")
+        if self.layout not in LAYOUTS:
+            bad(f"layout={self.layout!r} is not one of {', '.join(LAYOUTS)}")
+        if self.color not in COLORS:
+            bad(f"color={self.color!r} is not one of {', '.join(COLORS)}")
+        if self.dtype not in DTYPES:
+            bad(f"dtype={self.dtype!r} is not supported (use one of {', '.join(DTYPES)})")
+        if not isinstance(self.num_keypoints, int) or self.num_keypoints <= 0:
+            bad(f"num_keypoints must be a positive integer, got {self.num_keypoints!r}")
+        if any(s <= 0 for s in self.std):
+            bad(f"std must be positive, got {self.std}")
+        if self.bbox_padding <= 0:
+            bad(f"bbox_padding must be positive, got {self.bbox_padding}")
+        if self.keypoint_names and len(self.keypoint_names) != self.num_keypoints:
+            bad(f"{len(self.keypoint_names)} keypoint_names for num_keypoints={self.num_keypoints}")
+        for what in ("skeleton", "flip_pairs"):
+            for a, b in getattr(self, what):
+                if not (0 <= a < self.num_keypoints and 0 <= b < self.num_keypoints):
+                    bad(f"{what} pair ({a}, {b}) is out of range for {self.num_keypoints} keypoints")
+        if self.outputs:
+            options = REQUIRED_ROLES[self.head]
+            if not any(all(r in self.outputs for r in option) for option in options):
+                need = " or ".join("+".join(o) for o in options)
+                bad(f"outputs {sorted(self.outputs)} lack the role(s) a {self.head} head needs: {need}")
+            unknown = set(self.outputs) - {r for o in options for r in o} - OPTIONAL_ROLES
+            if unknown:
+                bad(f"unknown output role(s) {sorted(unknown)} for a {self.head} head")
+
+    # --- serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["input_size"] = list(self.input_size)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        d["keypoint_names"] = list(self.keypoint_names)
+        d["skeleton"] = [list(p) for p in self.skeleton]
+        d["flip_pairs"] = [list(p) for p in self.flip_pairs]
+        return {"edgepose_spec": SCHEMA_VERSION, **d}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "metadata") -> "ModelSpec":
+        if not isinstance(data, Mapping):
+            raise MetadataError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        data = dict(data)
+        version = data.pop("edgepose_spec", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise MetadataError(
+                f"{source}: metadata schema version {version} is not supported by this edgepose "
+                f"(it reads version {SCHEMA_VERSION}); upgrade edgepose or re-convert the model")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MetadataError(f"{source}: unknown field(s) {unknown}; valid fields: {sorted(known)}")
+        missing = [f for f in REQUIRED_FIELDS if data.get(f) is None]
+        if missing:
+            raise MetadataError(
+                f"{source}: missing required field(s) {missing}; pass them explicitly "
+                f"(e.g. Predictor(path, {missing[0]}=...)) or add them to the model card")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise MetadataError(f"{source}: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, source: str = "metadata") -> "ModelSpec":
+        try:
+            data = json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise MetadataError(f"{source}: not valid JSON ({exc})") from exc
+        return cls.from_dict(data, source=source)
+
+    def replace(self, **changes: Any) -> "ModelSpec":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def with_provenance(self, **items: Any) -> "ModelSpec":
+        return self.replace(provenance={**self.provenance, **items})
+
+    @property
+    def width(self) -> int:
+        return self.input_size[0]
+
+    @property
+    def height(self) -> int:
+        return self.input_size[1]
+
+
+@dataclass(frozen=True)
+class PoseResult:
+    """Keypoints of N instances (one per bbox, or one for the whole image).
+
+    keypoints  (N, K, 2) float32, x/y in original image pixels.
+    scores     (N, K) float32 confidence per keypoint (head-dependent: sigmoid of
+               visibility, soft-argmax peak, heatmap maximum, 1 - sigma).
+    bboxes     (N, 4) the x1, y1, x2, y2 boxes the crops were taken from.
+    extras     head-specific arrays, e.g. "presence" (N,) or "z" (N, K).
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    bboxes: np.ndarray
+    keypoint_names: tuple[str, ...] = ()
+    skeleton: tuple[tuple[int, int], ...] = ()
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        names = list(self.keypoint_names) or [str(i) for i in range(self.keypoints.shape[1])]
+        instances = []
+        for i in range(len(self)):
+            inst: dict[str, Any] = {
+                "bbox": [round(float(v), 2) for v in self.bboxes[i]],
+                "keypoints": [
+                    {"name": names[k], "x": round(float(x), 3), "y": round(float(y), 3),
+                     "score": round(float(self.scores[i, k]), 4)}
+                    for k, (x, y) in enumerate(self.keypoints[i])
+                ],
+            }
+            for key, value in self.extras.items():
+                inst[key] = np.asarray(value[i]).round(4).tolist()
+            instances.append(inst)
+        return {"instances": instances, "skeleton": [list(p) for p in self.skeleton]}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+
+def _int_pair(value: Any, name: str) -> tuple[int, int]:
+    try:
+        a, b = value
+        pair = (int(a), int(b))
+    except (TypeError, ValueError):
+        raise MetadataError(f"{name} must be two integers (width, height), got {value!r}") from None
+    if pair[0] <= 0 or pair[1] <= 0 or pair != (a, b):
+        raise MetadataError(f"{name} must be two positive integers (width, height), got {value!r}")
+    return pair
+
+
+def _index_pair(value: Any, name: str) -> tuple[int, int]:
+    try:
+        a, b = value
+        return int(a), int(b)
+    except (TypeError, ValueError):
+        raise MetadataError(f"each {name} entry must be a pair of keypoint indices, got {value!r}") from None
+
+
+def _triple(value: Any, name: str) -> tuple[float, float, float]:
+    try:
+        vals = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise MetadataError(f"{name} must be three numbers (one per channel), got {value!r}") from None
+    if len(vals) != 3:
+        raise MetadataError(f"{name} must be three numbers (one per channel), got {value!r}")
+    return vals  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""PyTorch definitions of the lightweight pose models edgepose benchmarks, and their registry."""

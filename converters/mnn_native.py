@@ -1,0 +1,181 @@
+"""MNN's native converter and offline quantiser, run in a child process.
+
+Why a child process: the native tools have segfaulted here (the quantiser's KL method) and a
+crash must become a clear error, not a dead interpreter. Why `_tools` and not `MNN.tools`:
+MNN's Python tool wrappers import a logging module that runs `pip install` and contacts a
+server at import time; the native extension does neither. Its return value is not trusted
+either (it returns True even when conversion failed), so success means "the log says so and
+the output file loads".
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from edgepose.errors import ConversionError, UnsupportedOperatorError
+
+log = logging.getLogger(__name__)
+
+# The child imports only the native extension and calls one function with an argv list.
+_CHILD = """
+import json, sys
+import _tools
+argv = json.loads(sys.argv[2])
+ok = getattr(_tools, sys.argv[1])(argv)
+sys.stdout.flush()
+sys.exit(0 if ok in (True, None, 0) else 3)
+"""
+
+_UNSUPPORTED = re.compile(r"These Op Not Support:\s*(.+)")
+_FAILED_MARKERS = ("Converted Failed", "Model File Does Not Exist", "Error", "error:")
+
+FRAMEWORKS = ("ONNX", "TFLITE", "MNN", "TF", "CAFFE", "TORCH")
+
+
+@dataclass(frozen=True)
+class NativeRun:
+    """What one native tool run did: its argv, exit code and combined log."""
+
+    tool: str
+    argv: tuple[str, ...]
+    returncode: int
+    log: str
+
+
+def run_native(tool: str, argv: Sequence[str], *, timeout: float = 900.0) -> NativeRun:
+    """Run `_tools.<tool>(argv)` in a child Python; turn crashes and hangs into ConversionError."""
+    if tool not in ("mnnconvert", "mnnquant"):
+        raise ValueError(f"unknown MNN tool {tool!r}")
+    cmd = [sys.executable, "-c", _CHILD, tool, json.dumps(list(argv))]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                              stdin=subprocess.DEVNULL, errors="replace")
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or "") + (exc.stderr or "")
+        if isinstance(out, bytes):
+            out = out.decode(errors="replace")
+        raise ConversionError(
+            f"MNN {tool} did not finish within {timeout:.0f} s and was stopped; "
+            f"last log line: {_last_line(out)!r}. Raise the timeout or check the model") from None
+    text = proc.stdout + proc.stderr
+    run = NativeRun(tool, tuple(argv), proc.returncode, text)
+    if proc.returncode < 0:
+        sig = -proc.returncode
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        raise ConversionError(
+            f"MNN {tool} crashed ({name}) while processing {argv[1] if len(argv) > 1 else '?'}; "
+            f"last log line: {_last_line(text)!r}. The input file is untouched; try another method/options")
+    if proc.returncode not in (0, 3):
+        raise ConversionError(f"MNN {tool} failed (exit {proc.returncode}): {_last_line(text)!r}")
+    return run
+
+
+def convert_to_mnn(src: str | Path, dst: str | Path, *, framework: str, fp16: bool = False,
+                   biz_code: str | None = None, extra_args: Sequence[str] = (),
+                   timeout: float = 900.0) -> NativeRun:
+    """Convert `src` (ONNX / TFLite / ...) to an MNN file at `dst`, atomically.
+
+    The tool writes to a temporary name beside `dst`; only a run whose log reports success
+    and whose output exists is renamed to `dst`, so a failure leaves no half-written file.
+    `biz_code` is stored in the model (edgepose keeps its metadata JSON there).
+    """
+    src, dst = Path(src), Path(dst)
+    framework = framework.upper()
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
+    if not src.is_file():
+        raise ConversionError(f"source model not found: {src}")
+    if dst.resolve() == src.resolve():
+        raise ConversionError(f"refusing to overwrite the input {src} with the converted model")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    argv = ["mnnconvert", "-f", framework, "--modelFile", str(src), "--MNNModel", str(tmp)]
+    if fp16:
+        argv.append("--fp16")
+    if biz_code is not None:
+        argv += ["--bizCode", biz_code]
+    argv += list(extra_args)
+    try:
+        tmp.unlink()  # let the tool create it; an existing empty file would look like output
+        run = run_native("mnnconvert", argv, timeout=timeout)
+        _check_convert_log(run, src)
+        if not tmp.is_file() or tmp.stat().st_size == 0:
+            raise ConversionError(
+                f"MNN converter wrote no model for {src.name}; last log line: {_last_line(run.log)!r}")
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    log.debug("mnnconvert %s -> %s\n%s", src, dst, run.log)
+    return run
+
+
+def quantize_mnn(src: str | Path, dst: str | Path, config: dict, *, timeout: float = 1800.0) -> NativeRun:
+    """Offline INT8 quantisation of an MNN FP32 model (`mnnquant`), atomically, in a child process.
+
+    `config` is MNN's quantisation JSON (path, format, mean/normal, width/height, used_image_num,
+    feature_quantize_method, weight_quantize_method, ...). The stock Python entry of mnnquant
+    passes three strings where the extension wants one list; this passes the list.
+    """
+    src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise ConversionError(f"source model not found: {src}")
+    if dst.resolve() == src.resolve():
+        raise ConversionError(f"refusing to overwrite the input {src} with the quantised model")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as cfg:
+        json.dump(config, cfg)
+    try:
+        tmp.unlink()
+        run = run_native("mnnquant", ["mnnquant", str(src), str(tmp), cfg.name], timeout=timeout)
+        if not tmp.is_file() or tmp.stat().st_size == 0:
+            raise ConversionError(
+                f"MNN quantiser wrote no model for {src.name}; last log line: {_last_line(run.log)!r}")
+        os.replace(tmp, dst)
+    finally:
+        os.unlink(cfg.name)
+        if tmp.exists():
+            tmp.unlink()
+    return run
+
+
+def _check_convert_log(run: NativeRun, src: Path) -> None:
+    match = _UNSUPPORTED.search(run.log)
+    if match:
+        ops = match.group(1).split()
+        names = ", ".join(op.split("::")[-1] for op in ops)
+        raise UnsupportedOperatorError(
+            f"MNN cannot convert {src.name}: unsupported operator(s) {names} ({' '.join(ops)}). "
+            "Replace them in the source model (e.g. re-export with another opset or decompose them) "
+            "or convert to ONNX and run it with the onnxruntime backend",
+            operator=ops[0].split("::")[-1] if ops else None)
+    if "Converted Success" not in run.log:
+        raise ConversionError(
+            f"MNN converter failed on {src.name}: {_first_error_line(run.log)!r}")
+
+
+def _first_error_line(text: str) -> str:
+    for line in text.splitlines():
+        if any(marker in line for marker in _FAILED_MARKERS):
+            return line.strip()
+    return _last_line(text)
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return lines[-1] if lines else "(no output)"

@@ -1,0 +1,77 @@
+"""The one small interface every inference backend implements.
+
+A backend loads one model file, describes its inputs and outputs, exposes the metadata
+string embedded in the file (if any) and runs named numpy feeds to named numpy outputs.
+Everything model-specific (pre-processing, decoding) lives above it, in the Predictor.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from ..errors import ModelFileError
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Name, shape (None or a string for a dynamic dimension), dtype and layout of a tensor."""
+
+    name: str
+    shape: tuple[int | str | None, ...]
+    dtype: str = "float32"
+    layout: str | None = None  # "NCHW" / "NHWC" where the backend knows it
+
+
+class Backend(abc.ABC):
+    """Load once, run many times. Implementations reuse their session across `run` calls."""
+
+    name: str = ""
+
+    def __init__(self, path: str | Path, *, threads: int = 1) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelFileError(f"model file not found: {self.path} (check the path)")
+        if int(threads) < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self.threads = int(threads)
+
+    @property
+    @abc.abstractmethod
+    def inputs(self) -> list[TensorInfo]: ...
+
+    @property
+    @abc.abstractmethod
+    def outputs(self) -> list[TensorInfo]: ...
+
+    @property
+    @abc.abstractmethod
+    def metadata(self) -> str | None:
+        """The edgepose metadata JSON embedded in the model file, or None."""
+
+    @abc.abstractmethod
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one inference. `feeds` maps input names to arrays in the model's own layout."""
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.outputs]
+
+    def describe(self) -> dict:
+        return {
+            "backend": self.name,
+            "path": str(self.path),
+            "threads": self.threads,
+            "inputs": [vars(t) for t in self.inputs],
+            "outputs": [vars(t) for t in self.outputs],
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, threads={self.threads})"

@@ -1,1 +1,15 @@
-"""edgepose runtime."""
+"""edgepose: run keypoint/pose models on the CPU, single-threaded, with three lines of code.
+
+    from edgepose import Predictor
+    result = Predictor("pose.mnn").predict("person.jpg")
+    print(result.keypoints)        # (N, K, 2) in image pixels
+
+Importing edgepose loads numpy and OpenCV only; MNN and ONNX Runtime load with the first
+model that needs them, and the converters (torch, onnx, onnxsim) never load here.
+"""
+from .errors import EdgePoseError
+from .predictor import Predictor
+from .spec import ModelSpec, PoseResult
+
+__version__ = "0.1.0"
+__all__ = ["EdgePoseError", "ModelSpec", "PoseResult", "Predictor", "__version__"]

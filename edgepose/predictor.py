@@ -1,0 +1,207 @@
+"""Predictor: model metadata + a backend + crop/normalise + decoder, behind `predict`.
+
+    from edgepose import Predictor
+    result = Predictor("pose.mnn").predict(cv2.imread("person.jpg"), bboxes=[[x1, y1, x2, y2]])
+
+The metadata comes from the model file (MNN bizCode / ONNX metadata_props), else from a
+sidecar `<model>.json`, and fields passed here override both. Nothing about the model is
+guessed: a missing field is an error that names it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .backends import Backend, open_backend
+from .errors import MetadataError, ShapeError
+from .processing import transforms
+from .processing.decoders import decode
+from .processing.image import InputPacker, load_image
+from .spec import REQUIRED_FIELDS, ModelSpec, PoseResult
+
+log = logging.getLogger(__name__)
+
+
+def sidecar_path(model_path: str | Path) -> Path:
+    """Where metadata lives when it is not inside the model: `pose.mnn` -> `pose.mnn.json`."""
+    p = Path(model_path)
+    return p.with_name(p.name + ".json")
+
+
+def resolve_spec(backend: Backend, spec: ModelSpec | Mapping[str, Any] | None = None,
+                 **overrides: Any) -> ModelSpec:
+    """Embedded metadata, else sidecar JSON, updated with `spec`/`overrides`; validated."""
+    data: dict[str, Any] = {}
+    source = "metadata"
+    sidecar = sidecar_path(backend.path)
+    if backend.metadata:
+        data = ModelSpec.from_json(backend.metadata, source=f"metadata in {backend.path.name}").to_dict()
+        source = f"metadata in {backend.path.name}"
+    elif sidecar.is_file():
+        data = ModelSpec.from_json(sidecar.read_text(), source=str(sidecar)).to_dict()
+        source = str(sidecar)
+    if spec is not None:
+        given = spec.to_dict() if isinstance(spec, ModelSpec) else dict(spec)
+        data.update(given)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if not data or any(data.get(f) is None for f in REQUIRED_FIELDS):
+        missing = [f for f in REQUIRED_FIELDS if data.get(f) is None]
+        raise MetadataError(
+            f"{backend.path.name} carries no edgepose metadata (nor a sidecar {sidecar.name}) and "
+            f"these fields were not given: {', '.join(missing)}. Pass them, e.g. "
+            f"Predictor(path, input_size=(256, 256), head='regression', num_keypoints=17, mean=..., std=...), "
+            "or convert the model with `edgepose convert` to embed them")
+    return ModelSpec.from_dict(data, source=source)
+
+
+class Predictor:
+    """Single-model keypoint predictor. Reuses its session and input buffers across calls.
+
+    model      path to a .mnn or .onnx file.
+    backend    "mnn" | "onnxruntime" (default: from the file suffix).
+    threads    intra-op threads (1 = the edge default; timing figures assume it).
+    spec       a ModelSpec (or dict) for a model without embedded metadata.
+    **fields   individual ModelSpec fields overriding the embedded ones (e.g. bbox_padding=1.0).
+    """
+
+    def __init__(self, model: str | Path, *, backend: str | None = None, threads: int = 1,
+                 spec: ModelSpec | Mapping[str, Any] | None = None, precision: str | None = None,
+                 **fields: Any) -> None:
+        options = {"precision": precision} if precision is not None else {}
+        self.backend = open_backend(model, backend, threads=threads, **options)
+        self.spec = resolve_spec(self.backend, spec, **fields)
+        self._input = self._match_input()
+        self._roles = self._match_outputs()
+        self._packer = InputPacker(self.spec)
+        self._crops: dict[int, np.ndarray] = {}
+        self._batchable: bool | None = self._batch_capability()
+
+    # --- set-up checks -----------------------------------------------------------
+    def _match_input(self) -> str:
+        inputs = self.backend.inputs
+        if self.spec.input_name:
+            names = [t.name for t in inputs]
+            if self.spec.input_name not in names:
+                raise MetadataError(f"metadata names input {self.spec.input_name!r} but the model's inputs are {names}")
+            info = next(t for t in inputs if t.name == self.spec.input_name)
+        elif len(inputs) == 1:
+            info = inputs[0]
+        else:
+            raise MetadataError(f"the model has inputs {[t.name for t in inputs]}: set input_name to the image input")
+        shape = info.shape
+        w, h = self.spec.input_size
+        if len(shape) != 4:
+            raise ShapeError(f"image input {info.name!r} has shape {shape}; edgepose expects a 4-D image tensor")
+        if info.layout and info.layout != self.spec.layout:
+            raise ShapeError(
+                f"input {info.name!r} is {info.layout} in the model but the metadata says layout={self.spec.layout!r}; "
+                f"pass layout={info.layout!r}")
+        expected = (3, h, w) if self.spec.layout == "NCHW" else (h, w, 3)
+        fixed = [(got, want) for got, want in zip(shape[1:], expected) if isinstance(got, int)]
+        if any(got != want for got, want in fixed):
+            raise ShapeError(
+                f"model input {info.name!r} has shape {tuple(shape)} but the metadata asks for "
+                f"input_size=(width={w}, height={h}) in {self.spec.layout}, i.e. (N, {', '.join(map(str, expected))}); "
+                "pass the model's own size (input_size=(width, height)) and layout")
+        return info.name
+
+    def _match_outputs(self) -> dict[str, str]:
+        names = self.backend.output_names
+        if not self.spec.outputs:
+            if len(names) == 1 and self.spec.head in ("regression", "integral", "simdr", "heatmap", "landmarks"):
+                role = {"heatmap": "heatmaps", "landmarks": "landmarks"}.get(self.spec.head, "coords")
+                return {role: names[0]}
+            raise MetadataError(
+                f"the model has outputs {names}; set outputs={{role: name}} to say which holds what "
+                f"(roles for a {self.spec.head} head: see edgepose.spec.REQUIRED_ROLES)")
+        missing = [n for n in self.spec.outputs.values() if n not in names]
+        if missing:
+            raise MetadataError(f"metadata names output(s) {missing} that the model lacks; its outputs are {names}")
+        return dict(self.spec.outputs)
+
+    def _batch_capability(self) -> bool | None:
+        dim = next(t for t in self.backend.inputs if t.name == self._input).shape[0]
+        if not isinstance(dim, int):
+            return True  # a symbolic batch dimension
+        return None if self.backend.name == "mnn" else dim != 1  # MNN reports 1 even when dynamic: probe once
+
+    # --- inference ---------------------------------------------------------------
+    def run_tensor(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the raw model on a prepared input tensor; outputs keyed by role."""
+        outputs = self.backend.run({self._input: tensor})
+        return {role: outputs[name] for role, name in self._roles.items()}
+
+    def prepare(self, image: Any, bboxes: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Crops -> (input tensor, 2x3 crop matrices (N, 2, 3), boxes (N, 4))."""
+        img = load_image(image)
+        size = self.spec.input_size
+        if bboxes is None:
+            h, w = img.shape[:2]
+            boxes = np.array([[0, 0, w, h]], np.float32)
+            matrices = [transforms.whole_image_matrix(img.shape, size)]
+        else:
+            boxes = transforms.validate_bboxes(bboxes, img.shape)
+            aspect = size[0] / size[1]
+            matrices = []
+            for box in boxes:
+                center, scale = transforms.bbox_to_center_scale(box, padding=self.spec.bbox_padding, aspect=aspect)
+                matrices.append(transforms.crop_matrix(center, scale, size))
+        n = len(matrices)
+        crops = self._crops.get(n)
+        if crops is None:
+            crops = self._crops[n] = np.empty((n, size[1], size[0], 3), np.uint8)
+        for i, m in enumerate(matrices):
+            transforms.warp(img, m, size, out=crops[i])
+        return self._packer.pack(crops), np.stack(matrices), boxes
+
+    def predict(self, image: Any, bboxes: Any = None) -> PoseResult:
+        """Keypoints for the whole image (bboxes=None) or for each (x1, y1, x2, y2) box."""
+        tensor, matrices, boxes = self.prepare(image, bboxes)
+        outputs = self._run_batch(tensor)
+        xy, scores, extras = decode(self.spec, outputs)
+        keypoints = np.stack([transforms.apply_affine(xy[i], transforms.invert(matrices[i]))
+                              for i in range(len(matrices))])
+        return PoseResult(keypoints=keypoints, scores=scores, bboxes=boxes,
+                          keypoint_names=self.spec.keypoint_names, skeleton=self.spec.skeleton, extras=extras)
+
+    def _run_batch(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        n = tensor.shape[0]
+        if n == 1 or self._batchable is False:
+            if n == 1:
+                return self.run_tensor(tensor)
+            parts = [self.run_tensor(tensor[i:i + 1]) for i in range(n)]
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        if self._batchable is None:  # first batched call on MNN: check the graph really batches
+            try:
+                out = self.run_tensor(tensor)
+                self._batchable = all(v.shape[0] == n for v in out.values())
+            except Exception as exc:  # noqa: BLE001 - a graph with a baked batch of 1 fails here
+                log.info("%s does not run batched (%s); running boxes one by one", self.backend.path.name, exc)
+                self._batchable = False
+            if self._batchable:
+                return out
+            return self._run_batch(tensor)
+        return self.run_tensor(tensor)
+
+    # --- conveniences ------------------------------------------------------------
+    def time(self, image: Any, bboxes: Any = None, *, repeats: int = 20, warmup: int = 3) -> dict[str, float]:
+        """Median / min / max milliseconds of `predict` on this image (single process, this thread)."""
+        for _ in range(warmup):
+            self.predict(image, bboxes)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            self.predict(image, bboxes)
+            times.append((time.perf_counter() - t0) * 1e3)
+        return {"median_ms": float(np.median(times)), "min_ms": float(np.min(times)), "max_ms": float(np.max(times))}
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.backend.describe(), "spec": json.loads(self.spec.to_json())}
+
+    def __repr__(self) -> str:
+        return f"Predictor({str(self.backend.path)!r}, backend={self.backend.name!r}, head={self.spec.head!r})"

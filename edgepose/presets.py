@@ -1,0 +1,73 @@
+"""Metadata for known external models (MediaPipe BlazePose and hand landmarks).
+
+Pure data: the converters attach a preset to a model that comes without edgepose metadata,
+and the demo uses BlazePose's. Values follow MediaPipe's own graphs (0.10.14): RGB input in
+[0, 1], landmarks as (x, y, z, visibility, presence) in input pixels, visibility/presence as
+logits, the pose/hand flag already a probability.
+"""
+from __future__ import annotations
+
+from .errors import MetadataError
+from .spec import ModelSpec
+
+BLAZEPOSE_NAMES = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
+    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel", "right_heel",
+    "left_foot_index", "right_foot_index",
+)
+BLAZEPOSE_SKELETON = (
+    (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10), (11, 12), (11, 13),
+    (13, 15), (15, 17), (15, 19), (15, 21), (17, 19), (12, 14), (14, 16), (16, 18), (16, 20),
+    (16, 22), (18, 20), (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28),
+    (27, 29), (28, 30), (29, 31), (30, 32), (27, 31), (28, 32),
+)
+BLAZEPOSE_FLIP = tuple((a, a + 3) for a in (1, 2, 3)) + (
+    (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18), (19, 20), (21, 22), (23, 24),
+    (25, 26), (27, 28), (29, 30), (31, 32))
+
+HAND_NAMES = ("wrist",) + tuple(
+    f"{finger}_{joint}"
+    for finger, joints in (("thumb", ("cmc", "mcp", "ip", "tip")),
+                           ("index_finger", ("mcp", "pip", "dip", "tip")),
+                           ("middle_finger", ("mcp", "pip", "dip", "tip")),
+                           ("ring_finger", ("mcp", "pip", "dip", "tip")),
+                           ("pinky", ("mcp", "pip", "dip", "tip")))
+    for joint in joints)
+HAND_SKELETON = (
+    (0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
+    (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
+)
+
+_MEDIAPIPE_INPUT = dict(layout="NHWC", color="RGB", mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0))
+
+PRESETS: dict[str, ModelSpec] = {
+    "blazepose_full": ModelSpec(
+        name="blazepose_full", input_size=(256, 256), head="landmarks", num_keypoints=33,
+        input_name="input_1", outputs={"landmarks": "Identity", "presence": "Identity_1"},
+        decode={"values_per_point": 5, "z_index": 2, "visibility_index": 3, "presence_index": 4,
+                "presence_activation": "none"},
+        keypoint_names=BLAZEPOSE_NAMES, skeleton=BLAZEPOSE_SKELETON, flip_pairs=BLAZEPOSE_FLIP,
+        **_MEDIAPIPE_INPUT),
+    **{
+        f"hand_landmark_{size}": ModelSpec(
+            name=f"hand_landmark_{size}", input_size=(224, 224), head="landmarks", num_keypoints=21,
+            input_name="input_1", outputs={"landmarks": "Identity", "presence": "Identity_1"},
+            decode={"values_per_point": 3, "z_index": 2, "presence_activation": "none"},
+            keypoint_names=HAND_NAMES, skeleton=HAND_SKELETON, **_MEDIAPIPE_INPUT)
+        for size in ("lite", "full")
+    },
+}
+
+
+def list_presets() -> list[str]:
+    return sorted(PRESETS)
+
+
+def get_preset(name: str) -> ModelSpec:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise MetadataError(f"unknown preset {name!r}; known presets: {', '.join(list_presets())}") from None

@@ -1,0 +1,147 @@
+"""Head decoders: raw model outputs -> keypoints in input pixels, scores and extras.
+
+One function per head type, chosen by `ModelSpec.head` (never guessed from shapes). Every
+decoder returns coordinates in the network input's pixel frame; the Predictor maps them to
+the image through the inverse crop transform.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+
+from ..errors import MetadataError, ShapeError
+from ..spec import ModelSpec
+
+Decoded = tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))).astype(np.float32)
+
+
+def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _expect(outputs: Mapping[str, np.ndarray], role: str, spec: ModelSpec, ndim: int) -> np.ndarray:
+    array = outputs[role]
+    if array.ndim != ndim:
+        raise ShapeError(f"output {role!r} of a {spec.head} head should have {ndim} dimensions, got shape {array.shape}")
+    return array
+
+
+def decode_normalized(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Decoded:
+    """Regression, integral (soft-argmax) and SimDR graphs that end in [0, 1] coordinates."""
+    if "coords" not in outputs:
+        return decode_simdr_logits(spec, outputs)
+    coords = _expect(outputs, "coords", spec, 3)
+    if coords.shape[1:] != (spec.num_keypoints, 2):
+        raise ShapeError(f"coords output has shape {coords.shape}, expected (N, {spec.num_keypoints}, 2)")
+    xy = coords.astype(np.float32) * np.array(spec.input_size, np.float32)
+    if "scores" in outputs:
+        scores = outputs["scores"].reshape(coords.shape[0], spec.num_keypoints).astype(np.float32)
+    else:
+        scores = np.ones(coords.shape[:2], np.float32)  # the graph gives no confidence
+    return xy, scores, {}
+
+
+def decode_simdr_logits(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Decoded:
+    """SimDR / SimCC 1-D logits: argmax per axis divided by the split ratio (mmpose's SimCC)."""
+    sx = _expect(outputs, "simdr_x", spec, 3)
+    sy = _expect(outputs, "simdr_y", spec, 3)
+    ratio = float(spec.decode.get("split_ratio", sx.shape[-1] / spec.input_size[0]))
+    x = sx.argmax(-1).astype(np.float32) / ratio
+    y = sy.argmax(-1).astype(np.float32) / ratio
+    scores = 0.5 * (_softmax(sx).max(-1) + _softmax(sy).max(-1))
+    return np.stack([x, y], -1), scores.astype(np.float32), {}
+
+
+def refine_peaks(heatmaps: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """Sub-pixel refinement: one Newton step on the log-heatmap around each integer peak.
+
+    For a Gaussian peak the log is a quadratic, so the step lands on the true centre
+    (DARK, Zhang et al. 2020, without the blur). Peaks on the border keep their integer place.
+    """
+    n, k, h, w = heatmaps.shape
+    out = peaks.astype(np.float32).copy()
+    logh = np.log(np.maximum(heatmaps, 1e-10))
+    for i in range(n):
+        for j in range(k):
+            px, py = int(peaks[i, j, 0]), int(peaks[i, j, 1])
+            if not (1 <= px < w - 1 and 1 <= py < h - 1):
+                continue
+            m = logh[i, j]
+            dx = 0.5 * (m[py, px + 1] - m[py, px - 1])
+            dy = 0.5 * (m[py + 1, px] - m[py - 1, px])
+            dxx = m[py, px + 1] - 2 * m[py, px] + m[py, px - 1]
+            dyy = m[py + 1, px] - 2 * m[py, px] + m[py - 1, px]
+            dxy = 0.25 * (m[py + 1, px + 1] - m[py + 1, px - 1] - m[py - 1, px + 1] + m[py - 1, px - 1])
+            det = dxx * dyy - dxy * dxy
+            if dxx < 0 and det > 0:  # a proper maximum: the Hessian is negative definite
+                off_x = -(dyy * dx - dxy * dy) / det
+                off_y = -(dxx * dy - dxy * dx) / det
+                out[i, j] += np.clip([off_x, off_y], -0.5, 0.5)
+    return out
+
+
+def decode_heatmap(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Decoded:
+    """Argmax per map, sub-pixel refinement, scaled from heatmap to input pixels."""
+    hm = _expect(outputs, "heatmaps", spec, 4).astype(np.float32)
+    if spec.layout == "NHWC" and hm.shape[-1] == spec.num_keypoints and hm.shape[1] != spec.num_keypoints:
+        hm = hm.transpose(0, 3, 1, 2)
+    n, k, h, w = hm.shape
+    if k != spec.num_keypoints:
+        raise ShapeError(f"heatmaps output has {k} maps, expected num_keypoints={spec.num_keypoints}")
+    flat = hm.reshape(n, k, -1)
+    idx = flat.argmax(-1)
+    scores = np.take_along_axis(flat, idx[..., None], -1)[..., 0]
+    peaks = np.stack([idx % w, idx // w], -1)
+    if spec.decode.get("refine", "taylor") == "taylor":
+        xy = refine_peaks(hm, peaks)
+    else:
+        xy = peaks.astype(np.float32)
+    xy *= np.array([spec.input_size[0] / w, spec.input_size[1] / h], np.float32)
+    return xy, scores.astype(np.float32), {}
+
+
+def decode_landmarks(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Decoded:
+    """MediaPipe-style landmarks: per point x, y (input pixels), z, visibility, presence logits."""
+    raw = outputs["landmarks"]
+    vpp = int(spec.decode.get("values_per_point", 3))
+    n = raw.shape[0]
+    if raw.size % (n * vpp):
+        raise ShapeError(f"landmarks output of shape {raw.shape} is not a whole number of {vpp}-value points")
+    pts = raw.reshape(n, -1, vpp)[:, : spec.num_keypoints].astype(np.float32)
+    if pts.shape[1] < spec.num_keypoints:
+        raise ShapeError(f"landmarks output holds {pts.shape[1]} points, fewer than num_keypoints={spec.num_keypoints}")
+    xy = pts[..., :2].copy()
+    extras: dict[str, np.ndarray] = {}
+    vis = spec.decode.get("visibility_index")
+    scores = _sigmoid(pts[..., vis]) if vis is not None else np.ones(pts.shape[:2], np.float32)
+    if spec.decode.get("presence_index") is not None:
+        extras["keypoint_presence"] = _sigmoid(pts[..., spec.decode["presence_index"]])
+    if spec.decode.get("z_index") is not None:
+        extras["z"] = pts[..., spec.decode["z_index"]].copy()
+    if "presence" in outputs:
+        flag = outputs["presence"].reshape(n, -1)[:, 0].astype(np.float32)
+        extras["presence"] = _sigmoid(flag) if spec.decode.get("presence_activation") == "sigmoid" else flag
+    return xy, scores, extras
+
+
+DECODERS: dict[str, Callable[[ModelSpec, Mapping[str, np.ndarray]], Decoded]] = {
+    "regression": decode_normalized,
+    "integral": decode_normalized,
+    "simdr": decode_normalized,
+    "heatmap": decode_heatmap,
+    "landmarks": decode_landmarks,
+}
+
+
+def decode(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Decoded:
+    try:
+        decoder = DECODERS[spec.head]
+    except KeyError:
+        raise MetadataError(f"no decoder for head {spec.head!r}; valid heads: {sorted(DECODERS)}") from None
+    return decoder(spec, outputs)

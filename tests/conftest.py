@@ -1,0 +1,75 @@
+"""Fixtures shared by all test folders: pinned real assets and real converted models.
+
+Assets come from the pinned PyPI wheels through edgepose.assets (cached in the user cache
+dir, so only the first run on a machine downloads them).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgepose import assets
+from edgepose.presets import get_preset
+
+
+@pytest.fixture(scope="session")
+def asset():
+    """asset(name) -> Path of a pinned, checksum-verified asset."""
+    return assets.fetch_asset
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, Path]:
+    return {name: assets.fetch_asset(name) for name in assets.PHOTO_PERSON_BOXES}
+
+
+@pytest.fixture(scope="session")
+def blazepose_tflite() -> Path:
+    return assets.fetch_asset("pose_landmark_full")
+
+
+def _convert(tflite: Path, dst: Path, *, fp16: bool, spec) -> Path:
+    from edgepose.converters.mnn_native import convert_to_mnn
+
+    convert_to_mnn(tflite, dst, framework="TFLITE", fp16=fp16,
+                   biz_code=spec.to_json() if spec is not None else None)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def blazepose_mnn(tmp_path_factory, blazepose_tflite):
+    """{"fp32": path, "fp16": path}: BlazePose converted by the real MNN converter, with metadata."""
+    out = tmp_path_factory.mktemp("blazepose")
+    spec = get_preset("blazepose_full")
+    return {p: _convert(blazepose_tflite, out / f"bp.{p}.mnn", fp16=(p == "fp16"), spec=spec)
+            for p in ("fp32", "fp16")}
+
+
+@pytest.fixture(scope="session")
+def blazepose_mnn_bare(tmp_path_factory, blazepose_tflite) -> Path:
+    """BlazePose in MNN with no edgepose metadata at all."""
+    return _convert(blazepose_tflite, tmp_path_factory.mktemp("bare") / "bare.mnn", fp16=False, spec=None)
+
+
+class TFLiteReference:
+    """The TFLite model run by ai-edge-litert: the reference the converted models must match."""
+
+    def __init__(self, path: Path):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interp = Interpreter(model_path=str(path), num_threads=1)
+        self.interp.allocate_tensors()
+        self.input = self.interp.get_input_details()[0]
+        self.outputs = {d["name"]: d["index"] for d in self.interp.get_output_details()}
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        self.interp.set_tensor(self.input["index"], np.ascontiguousarray(x, np.float32))
+        self.interp.invoke()
+        return {name: self.interp.get_tensor(i).copy() for name, i in self.outputs.items()}
+
+
+@pytest.fixture(scope="session")
+def blazepose_reference(blazepose_tflite) -> TFLiteReference:
+    return TFLiteReference(blazepose_tflite)

@@ -1,0 +1,128 @@
+"""The real runtimes the parity checks run: PyTorch, ONNX Runtime, MNN and the TFLite reference.
+
+Each runner has the Backend shape (`inputs`, `outputs`, `input_names`, `output_names`,
+`run(feeds) -> {name: array}`). ONNX and MNN files use edgepose's own backends, so parity is
+measured through exactly the code the Predictor runs; PyTorch and TFLite get thin wrappers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from edgepose.backends import TensorInfo, open_backend
+from edgepose.errors import BackendError, ModelFileError, ShapeError
+
+
+class TorchRunner:
+    """An nn.Module (or TorchScript module) in eval mode, fed numpy, returning named numpy outputs."""
+
+    name = "torch"
+
+    def __init__(self, module, *, input_shapes: Mapping[str, Sequence[int]], output_names: Sequence[str],
+                 label: str = "torch") -> None:
+        import torch
+
+        self._torch = torch
+        self.module = module.eval()
+        self._inputs = [TensorInfo(n, tuple(s), "float32", "NCHW" if len(s) == 4 else None)
+                        for n, s in input_shapes.items()]
+        self._outputs = [TensorInfo(n, ()) for n in output_names]
+        self.label = label
+
+    inputs = property(lambda self: list(self._inputs))
+    outputs = property(lambda self: list(self._outputs))
+    input_names = property(lambda self: [t.name for t in self._inputs])
+    output_names = property(lambda self: [t.name for t in self._outputs])
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        torch = self._torch
+        args = [torch.from_numpy(np.ascontiguousarray(feeds[t.name], np.float32)) for t in self._inputs]
+        with torch.no_grad():
+            out = self.module(*args)
+        flat = flatten_outputs(out)
+        if len(flat) != len(self._outputs):
+            raise BackendError(f"the module returned {len(flat)} outputs, expected {len(self._outputs)}")
+        return {t.name: v.detach().cpu().numpy().astype(np.float32, copy=False)
+                for t, v in zip(self._outputs, flat)}
+
+
+def flatten_outputs(out: Any) -> list:
+    """A module's outputs as a flat list of tensors (a tensor, or nested tuples/lists of them)."""
+    if isinstance(out, (tuple, list)):
+        return [t for item in out for t in flatten_outputs(item)]
+    if isinstance(out, dict):
+        raise BackendError("modules returning a dict cannot be exported with named outputs; return a tuple")
+    return [out]
+
+
+class TFLiteRunner:
+    """The TFLite reference interpreter (ai_edge_litert), one thread, tensors by name."""
+
+    name = "tflite"
+
+    def __init__(self, path: str | Path, *, threads: int = 1) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as exc:
+            raise BackendError(
+                "TFLite parity needs the ai-edge-litert package: pip install 'edgepose[convert]'") from exc
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelFileError(f"TFLite model not found: {self.path}")
+        try:
+            self._interp = Interpreter(model_path=str(self.path), num_threads=threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(f"{self.path.name} is not a TFLite model the interpreter can load: {first}") from None
+        self._in = self._interp.get_input_details()
+        self._out = self._interp.get_output_details()
+        self._shapes = {d["index"]: tuple(int(v) for v in d["shape"]) for d in self._in}
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        return [TensorInfo(d["name"], tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]).name,
+                           "NHWC" if len(d["shape"]) == 4 else None) for d in self._in]
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return [TensorInfo(d["name"], tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]).name)
+                for d in self._out]
+
+    input_names = property(lambda self: [d["name"] for d in self._in])
+    output_names = property(lambda self: [d["name"] for d in self._out])
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op in self._interp._get_ops_details():  # the only op listing the interpreter offers
+            counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+        return counts
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        interp = self._interp
+        for d in self._in:
+            if d["name"] not in feeds:
+                raise ShapeError(f"no feed for input {d['name']!r}; inputs are {self.input_names}")
+            x = np.ascontiguousarray(feeds[d["name"]], dtype=d["dtype"])
+            if tuple(x.shape) != self._shapes[d["index"]]:  # e.g. another batch size
+                interp.resize_tensor_input(d["index"], list(x.shape))
+                interp.allocate_tensors()
+                self._shapes[d["index"]] = tuple(x.shape)
+            interp.set_tensor(d["index"], x)
+        interp.invoke()
+        return {d["name"]: np.array(interp.get_tensor(d["index"]), dtype=np.float32, copy=True) for d in self._out}
+
+
+def open_runner(kind: str, target: Any, *, threads: int = 1, **options: Any):
+    """A runner for an artifact: kind is torch | onnx | mnn | tflite."""
+    if kind == "torch":
+        return TorchRunner(target, **options)
+    if kind == "tflite":
+        return TFLiteRunner(target, threads=threads)
+    if kind == "onnx":
+        return open_backend(target, "onnxruntime", threads=threads)
+    if kind == "mnn":
+        return open_backend(target, "mnn", threads=threads)
+    raise ValueError(f"unknown artifact kind {kind!r}")

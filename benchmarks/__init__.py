@@ -1,1 +1,39 @@
-"""Latency harness: edgepose bench and the pytest-benchmark suite."""
+"""Latency harness: `edgepose bench`, its Python API and the pytest-benchmark suite.
+
+    from edgepose.benchmarks import run_benchmark, write_reports
+    result = run_benchmark(["deeppose", "heatmap"], variants=["mnn-fp16", "ort-fp32"], rounds=5)
+    write_reports(result, "bench-out")          # report.md, report.json, table_a.{md,json,png}
+
+Names resolve lazily: importing this package loads neither MNN nor torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "run_benchmark": "harness",
+    "BenchOptions": "harness",
+    "BenchResult": "harness",
+    "Row": "harness",
+    "write_reports": "report",
+    "build_table_a": "table_a",
+    "CLAIMS": "table_a",
+    "save_baseline": "baseline",
+    "load_baseline": "baseline",
+    "compare": "baseline",
+    "writeup_method": "writeup",
+    "parse_variant": "variants",
+    "Variant": "variants",
+    "cpu_peak": "cpu",
+    "graph_cost": "macs",
+    "peak_rss": "memory",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,520 @@
+#!/usr/bin/env python3
+"""Build reference fixtures with REAL MXNet, in an isolated venv, for the MXNet->ONNX tests.
+
+Why a separate venv: MXNet 1.9.1 needs numpy < 2 (edgepose's venv has numpy 2), and edgepose must
+never import MXNet. This script runs twice: first with any Python 3 (stdlib only) as the
+orchestrator, which creates the venv and a cache directory, then inside the venv as the worker
+(`--worker DIR`), which uses MXNet/GluonCV to write:
+
+  models/<name>-symbol.json, -0000.params, .npz   GluonCV models, random weights, non-trivial BatchNorm
+  ops/<case>-symbol.json, -0000.params, .npz      one small graph per operator variant
+  params/*.params + *.npz                          NDArray files in every format MXNet reads,
+                                                  and what MXNet itself loaded from them
+  manifest.json                                    what was built, input shapes, timings
+
+Each .npz holds `input__<name>` arrays and `output__<i>` arrays plus `output_names` (MXNet's
+Symbol.list_outputs()). Nothing is downloaded except the pinned packages: models are built with
+pretrained=False (GluonCV ships the pruned variants' channel configs in the package).
+
+The cache key is this file's sha256, so a changed script rebuilds and CI reuses an unchanged one:
+    $EDGEPOSE_MXNET_FIXTURES                   use this directory as is (must hold manifest.json)
+    $EDGEPOSE_CACHE or ~/.cache/edgepose       cache root (mxnet-fixtures/<key>/, mxnet-venv-<key>/)
+    $EDGEPOSE_MXNET_VENV                       use this venv instead of creating one
+
+Usage: python3 tests/mxnet_fixtures/make_fixtures.py [--force] [--out DIR]  (prints the fixture dir)
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Exact pins that resolve on Python 3.11 here. gluoncv is installed without its dependency list
+# (it would pull opencv, pandas, matplotlib and numpy 2); its imports need only these.
+PINS = ["mxnet==1.9.1", "numpy==1.23.5", "scipy==1.15.3", "Pillow==13.0.0", "tqdm==4.70.1",
+        "portalocker==4.4.2"]
+NO_DEPS_PINS = ["gluoncv==0.10.5.post0"]
+
+MODELS = [
+    "resnet18_v1b", "resnet50_v1d", "resnet50_v1d_0.86", "resnet50_v1d_0.48", "resnet50_v1d_0.37",
+    "resnet50_v1d_0.11", "resnet101_v1d_0.76", "resnet101_v1d_0.73", "resnet18_v1b_0.89", "resnet50_v1",
+    "mobilenet1.0", "mobilenetv2_1.0", "mobilenetv3_large", "mobilenetv3_small", "simple_pose_resnet18_v1b",
+]
+MODEL_INPUT = {"simple_pose_resnet18_v1b": (1, 3, 256, 192)}
+DEFAULT_INPUT = (1, 3, 224, 224)
+
+
+def script_key() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+def cache_root() -> Path:
+    env = os.environ.get("EDGEPOSE_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "edgepose"
+
+
+def fixtures_dir() -> Path:
+    env = os.environ.get("EDGEPOSE_MXNET_FIXTURES")
+    return Path(env) if env else cache_root() / "mxnet-fixtures" / script_key()
+
+
+# ======================================================================================= orchestrator
+
+def ensure_venv(log) -> Path:
+    env = os.environ.get("EDGEPOSE_MXNET_VENV")
+    pins_key = hashlib.sha256(json.dumps([PINS, NO_DEPS_PINS]).encode()).hexdigest()[:12]
+    venv = Path(env) if env else cache_root() / f"mxnet-venv-{pins_key}"
+    python = venv / "bin" / "python"
+    marker = venv / ".edgepose-ok"
+    if marker.is_file() and python.exists():
+        return python
+    if venv.exists() and not env:
+        shutil.rmtree(venv)
+    log(f"creating MXNet venv at {venv}")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + PINS, check=True)
+    subprocess.run(pip + ["--no-deps"] + NO_DEPS_PINS, check=True)
+    subprocess.run([str(python), "-c", "import mxnet, gluoncv; print(mxnet.__version__, gluoncv.__version__)"],
+                   check=True)
+    marker.write_text(json.dumps({"pins": PINS + NO_DEPS_PINS}))
+    return python
+
+
+def build(out: Path, *, force: bool = False) -> Path:
+    """Make sure `out` holds a complete fixture set; returns it. Safe to call from parallel processes."""
+    import fcntl
+
+    def log(msg: str) -> None:
+        print(f"[make_fixtures] {msg}", file=sys.stderr, flush=True)
+
+    if (out / "manifest.json").is_file() and not force:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (out / "manifest.json").is_file() and not force:
+            return out
+        t0 = time.time()
+        python = ensure_venv(log)
+        t_venv = time.time() - t0
+        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        env = {**os.environ, "MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "1",
+               "MXNET_HOME": str(tmp / "mxnet_home")}
+        log(f"building fixtures in {tmp}")
+        try:
+            # Models run as users run them (MKLDNN); operator cases on MXNet's reference kernels,
+            # since MKLDNN 1.9.1 cannot run e.g. a Deconvolution with target_shape.
+            for part, extra in (("models", {}), ("ops", {"MXNET_MKLDNN_ENABLED": "0"})):
+                subprocess.run([str(python), str(Path(__file__).resolve()), "--worker", str(tmp), "--part", part],
+                               check=True, env={**env, **extra}, stdin=subprocess.DEVNULL)
+            manifest = {"timings": {}}
+            for part in ("models", "ops"):
+                piece = json.loads((tmp / f"manifest-{part}.json").read_text())
+                timings = {**manifest["timings"], **piece.pop("timings")}
+                manifest.update(piece)
+                manifest["timings"] = timings
+            manifest["timings"]["venv_s"] = round(t_venv, 1)
+            manifest["timings"]["total_s"] = round(time.time() - t0, 1)
+            manifest["script_key"] = script_key()
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        log(f"done in {time.time() - t0:.0f} s (venv {t_venv:.0f} s): {out}")
+    return out
+
+
+# ============================================================================================= worker
+
+def worker(out: Path, part: str) -> None:
+    import numpy as np
+    import mxnet as mx
+
+    rng = np.random.default_rng(20240601 if part == "models" else 20240602)
+    mx.random.seed(7)
+    timings: dict[str, float] = {}
+    manifest: dict = {"mxnet_version": mx.__version__, "timings": timings}
+
+    def save_case(folder: Path, name: str, sym, arg_params: dict, aux_params: dict,
+                  inputs: dict, outputs: list, symbol_json: str | None = None) -> dict:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}-symbol.json").write_text(symbol_json or sym.tojson())
+        saved = {f"arg:{k}": v for k, v in arg_params.items()}
+        saved.update({f"aux:{k}": v for k, v in aux_params.items()})
+        mx.nd.save(str(folder / f"{name}-0000.params"), saved)
+        arrays = {f"input__{k}": v for k, v in inputs.items()}
+        arrays.update({f"output__{i}": o for i, o in enumerate(outputs)})
+        np.savez(folder / f"{name}.npz", output_names=np.array(sym.list_outputs()), **arrays)
+        return {"inputs": {k: list(v.shape) for k, v in inputs.items()},
+                "outputs": [list(o.shape) for o in outputs], "output_names": sym.list_outputs()}
+
+    if part == "models":
+        models_part(mx, np, rng, out, manifest)
+    else:
+        ops_part(mx, np, rng, out, manifest, save_case)
+        manifest["params"] = params_cases(mx, np, rng, out / "params")
+    (out / f"manifest-{part}.json").write_text(json.dumps(manifest, indent=1))
+
+
+def models_part(mx, np, rng, out: Path, manifest: dict) -> None:
+    """GluonCV models with random weights and non-trivial BatchNorm statistics, exported."""
+    from gluoncv.model_zoo import get_model
+
+    timings = manifest["timings"]
+    manifest["models"] = {}
+    t_models = time.time()
+    for name in MODELS:
+        t = time.time()
+        net = get_model(name, pretrained=False)
+        net.initialize(mx.init.Xavier(magnitude=2.0))
+        shape = MODEL_INPUT.get(name, DEFAULT_INPUT)
+        x = mx.nd.array(rng.uniform(-1.0, 1.0, shape).astype(np.float32))
+        net(x)  # materialise deferred shapes before setting values
+        for pname, p in net.collect_params().items():
+            value = p.data().asnumpy()
+            if pname.endswith("running_mean"):
+                value = rng.normal(0.0, 0.2, value.shape)
+            elif pname.endswith("running_var"):
+                value = rng.uniform(0.5, 2.0, value.shape)
+            elif pname.endswith("gamma"):
+                value = rng.uniform(0.5, 1.5, value.shape)
+            elif pname.endswith("beta") or pname.endswith("bias"):
+                value = rng.normal(0.0, 0.1, value.shape)
+            else:
+                continue
+            p.set_data(mx.nd.array(value.astype(np.float32)))
+        net.hybridize(static_alloc=False)
+        y = net(x)
+        outputs = [o.asnumpy() for o in (y if isinstance(y, (list, tuple)) else [y])]
+        prefix = out / "models" / name
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        net.export(str(prefix), epoch=0)
+        sym = mx.sym.load(str(prefix) + "-symbol.json")
+        np.savez(out / "models" / f"{name}.npz", output_names=np.array(sym.list_outputs()),
+                 input__data=x.asnumpy(), **{f"output__{i}": o for i, o in enumerate(outputs)})
+        manifest["models"][name] = {"inputs": {"data": list(shape)}, "outputs": [list(o.shape) for o in outputs],
+                                    "output_names": sym.list_outputs(),
+                                    "params_bytes": (out / "models" / f"{name}-0000.params").stat().st_size,
+                                    "seconds": round(time.time() - t, 2)}
+        print(f"[worker] model {name} {round(time.time() - t, 1)} s", file=sys.stderr, flush=True)
+    timings["models_s"] = round(time.time() - t_models, 1)
+
+
+def ops_part(mx, np, rng, out: Path, manifest: dict, save_case) -> None:
+    """One small graph per operator variant, run by MXNet (forward, inference mode)."""
+    timings = manifest["timings"]
+    manifest["ops"] = {}
+    t_ops = time.time()
+    for case in op_cases(mx):
+        name, sym = case["name"], case["sym"]
+        in_shapes = case["inputs"]
+        lo, hi = case.get("range", (-2.0, 2.0))
+        inputs = {k: rng.uniform(lo, hi, s).astype(np.float32) for k, s in in_shapes.items()}
+        arg_shapes, _, aux_shapes = sym.infer_shape(**in_shapes)
+        args, aux = {}, {}
+        labels = case.get("labels", {})
+        for arg, shp in zip(sym.list_arguments(), arg_shapes):
+            if arg in in_shapes:
+                continue
+            if arg in labels:
+                continue
+            args[arg] = mx.nd.array(case.get("init", {}).get(arg, rng.normal(0, 0.5, shp)).astype(np.float32))
+        for arg, shp in zip(sym.list_auxiliary_states(), aux_shapes):
+            v = rng.uniform(0.5, 2.0, shp) if arg.endswith("var") else rng.normal(0, 0.3, shp)
+            aux[arg] = mx.nd.array(v.astype(np.float32))
+        bind_args = {k: mx.nd.array(v) for k, v in inputs.items()}
+        bind_args.update(args)
+        for lab in labels:
+            bind_args[lab] = mx.nd.zeros(dict(zip(sym.list_arguments(), arg_shapes))[lab])
+        try:
+            ex = sym.bind(mx.cpu(), args=bind_args, aux_states=aux, grad_req="null")
+            outs = [o.asnumpy() for o in ex.forward(is_train=False)]
+        except Exception as exc:
+            raise RuntimeError(f"op case {name}: MXNet failed: {exc}") from exc
+        manifest["ops"][name] = save_case(out / "ops", name, sym, args, aux, inputs, outs,
+                                          symbol_json=case.get("json"))
+        manifest["ops"][name]["labels"] = list(labels)
+    timings["ops_s"] = round(time.time() - t_ops, 1)
+
+
+def op_cases(mx) -> list[dict]:
+    """Small graphs, one per operator variant; `inputs` are the data variables' shapes."""
+    S = mx.sym
+    d = S.var("data")
+    cases: list[dict] = []
+
+    def add(name, sym, inputs=None, **kw):
+        cases.append({"name": name, "sym": sym, "inputs": inputs or {"data": (2, 3, 9, 11)}, **kw})
+
+    # convolution family
+    add("conv_basic", S.Convolution(d, kernel=(3, 3), num_filter=8, pad=(1, 1), name="conv"))
+    add("conv_stride_dilate_group", S.Convolution(d, kernel=(3, 3), stride=(2, 2), dilate=(2, 2), pad=(2, 1),
+                                                   num_group=2, num_filter=6, no_bias=True, name="conv"),
+        {"data": (1, 4, 15, 12)})
+    add("conv_depthwise", S.Convolution(d, kernel=(5, 5), pad=(2, 2), num_group=4, num_filter=4, name="dw"),
+        {"data": (1, 4, 10, 10)})
+    add("conv_1d", S.Convolution(d, kernel=(3,), stride=(2,), pad=(1,), num_filter=5, name="c1"), {"data": (2, 3, 17)})
+    add("deconv_basic", S.Deconvolution(d, kernel=(4, 4), stride=(2, 2), pad=(1, 1), num_filter=5, no_bias=False,
+                                        name="up"), {"data": (1, 3, 7, 9)})
+    add("deconv_adj", S.Deconvolution(d, kernel=(3, 3), stride=(2, 2), pad=(1, 1), adj=(1, 1), num_filter=4,
+                                      name="up"), {"data": (1, 3, 6, 5)})
+    add("deconv_target_shape", S.Deconvolution(d, kernel=(3, 3), stride=(2, 2), dilate=(1, 1), target_shape=(16, 18),
+                                               num_filter=4, name="up"), {"data": (1, 3, 8, 9)})
+    # (MXNet's MKLDNN build cannot run a dilated Deconvolution, so no dilation here)
+    add("deconv_group", S.Deconvolution(d, kernel=(3, 3), stride=(2, 2), num_group=3,
+                                               num_filter=6, name="up"), {"data": (1, 3, 6, 6)})
+    # normalisation
+    add("batchnorm", S.BatchNorm(d, fix_gamma=False, eps=1e-4, name="bn"))
+    add("batchnorm_fix_gamma_default", S.BatchNorm(d, name="bn"))  # fix_gamma defaults to True
+    add("batchnorm_global_stats", S.BatchNorm(d, fix_gamma=False, use_global_stats=True, momentum=0.5, name="bn"))
+    add("batchnorm_2d", S.BatchNorm(d, fix_gamma=False, name="bn"), {"data": (4, 6)})
+    add("instancenorm", S.InstanceNorm(d, eps=1e-3, name="inorm"))
+    add("layernorm", S.LayerNorm(d, axis=-1, eps=1e-5, name="ln"), {"data": (2, 5, 8)})
+    for mode in ("instance", "channel", "spatial"):
+        add(f"l2normalization_{mode}", S.L2Normalization(d, mode=mode, name="l2"))
+    # activations
+    add("activations", S.Group([S.Activation(d, act_type=a, name=f"act_{a}")
+                                for a in ("relu", "sigmoid", "tanh", "softrelu", "softsign")]))
+    add("leaky_family", S.Group([
+        S.LeakyReLU(d, act_type="leaky", slope=0.1, name="leaky"),
+        S.LeakyReLU(d, act_type="elu", slope=0.5, name="elu"),
+        S.LeakyReLU(d, act_type="selu", name="selu"),
+        S.LeakyReLU(d, act_type="gelu", name="gelu"),
+        S.LeakyReLU(d, act_type="rrelu", name="rrelu")[0],  # [1] is its training mask
+    ]))
+    add("prelu", S.LeakyReLU(d, act_type="prelu", name="prelu"))
+    add("hard_sigmoid", S.Group([S.hard_sigmoid(d, name="hs"), S.hard_sigmoid(d, alpha=0.25, beta=0.4, name="hs2")]))
+    # pooling: sizes chosen so 'full' windows run past the edge
+    pool_in = {"data": (1, 2, 9, 10)}
+    add("pool_max_valid_pad", S.Pooling(d, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="max", name="p"), pool_in)
+    add("pool_max_full", S.Pooling(d, kernel=(3, 3), stride=(2, 2), pool_type="max", pooling_convention="full",
+                                   name="p"), pool_in)
+    add("pool_max_full_pad", S.Pooling(d, kernel=(2, 3), stride=(2, 2), pad=(1, 1), pool_type="max",
+                                       pooling_convention="full", name="p"), pool_in)
+    for inc in (True, False):
+        tag = "incl" if inc else "excl"
+        add(f"pool_avg_valid_pad_{tag}", S.Pooling(d, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="avg",
+                                                   count_include_pad=inc, name="p"), pool_in)
+        add(f"pool_avg_full_{tag}", S.Pooling(d, kernel=(2, 2), stride=(2, 2), pool_type="avg",
+                                              pooling_convention="full", count_include_pad=inc, name="p"), pool_in)
+        add(f"pool_avg_full_pad_{tag}", S.Pooling(d, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="avg",
+                                                  pooling_convention="full", count_include_pad=inc, name="p"),
+            pool_in)
+    add("pool_sum", S.Pooling(d, kernel=(2, 2), stride=(1, 1), pool_type="sum", name="p"), pool_in)
+    add("pool_sum_full", S.Pooling(d, kernel=(2, 2), stride=(2, 2), pool_type="sum", pooling_convention="full",
+                                   name="p"), pool_in)
+    add("pool_global", S.Group([S.Pooling(d, kernel=(1, 1), global_pool=True, pool_type=t, name=f"g{t}")
+                                for t in ("avg", "max", "sum")]), pool_in)
+    add("pool_1d", S.Pooling(d, kernel=(3,), stride=(2,), pool_type="max", pooling_convention="full", name="p"),
+        {"data": (1, 2, 10)})
+    # dense
+    add("fc_flatten", S.FullyConnected(d, num_hidden=7, name="fc"))
+    add("fc_no_flatten", S.FullyConnected(d, num_hidden=7, flatten=False, name="fc"), {"data": (2, 5, 6)})
+    add("fc_no_bias", S.FullyConnected(d, num_hidden=4, no_bias=True, name="fc"), {"data": (3, 10)})
+    add("flatten_dropout", S.Flatten(S.Dropout(d, p=0.5, name="drop"), name="flat"))
+    # arithmetic
+    a, b = S.var("a"), S.var("b")
+    same = {"a": (2, 3, 4, 5), "b": (2, 3, 4, 5)}
+    add("elemwise", S.Group([S.elemwise_add(a, b, name="add"), S.elemwise_sub(a, b, name="sub"),
+                             S.elemwise_mul(a, b, name="mul"), S.elemwise_div(a, b, name="div"),
+                             S.add_n(a, b, a, name="addn"), S.maximum(a, b), S.minimum(a, b)]),
+        same, range=(0.5, 2.0))
+    add("broadcast", S.Group([S.broadcast_add(a, b, name="add"), S.broadcast_sub(a, b, name="sub"),
+                              S.broadcast_mul(a, b, name="mul"), S.broadcast_div(a, b, name="div"),
+                              S.broadcast_power(a, b, name="pow"), S.broadcast_maximum(a, b, name="mx")]),
+        {"a": (2, 3, 4, 5), "b": (1, 3, 1, 1)}, range=(0.5, 2.0))
+    add("scalars", S.Group([d + 3.0, d - 2.0, 5.0 - d, d * 2.5, d / 4.0, 2.0 / d, d ** 2.0, 2.0 ** d,
+                            S.maximum(d, 1.0), S.minimum(d, 1.2), S.clip(d, a_min=0.7, a_max=1.5),
+                            d > 1.0, d >= 1.0, d < 1.0, d <= 1.0, d == 1.0, d != 1.0]),
+        {"data": (2, 3, 4)}, range=(0.5, 2.0))
+    add("unary_math", S.Group([S.exp(d), S.log(d), S.sqrt(d), S.abs(d - 1.0), S.negative(d), S.reciprocal(d),
+                               S.square(d), S.rsqrt(d), S.floor(d), S.ceil(d)]),
+        {"data": (2, 3, 4)}, range=(0.5, 2.0))
+    # shapes
+    r = {"data": (2, 3, 4, 6)}
+    add("reshape_codes", S.Group([
+        S.Reshape(d, shape=(0, -1), name="r0"), S.Reshape(d, shape=(-2,), name="r1"),
+        S.Reshape(d, shape=(0, -3, 0), name="r2"), S.Reshape(d, shape=(-4, 1, 2, -2), name="r3"),
+        S.Reshape(d, shape=(0, 0, -4, 2, -1, 0), name="r4"), S.Reshape(d, shape=(-1, 6), name="r5"),
+        S.Reshape(d, shape=(0, -1), reverse=True, name="r6"), S.Reshape(d, shape=(-1, 0), reverse=True, name="r7"),
+        S.Reshape(d, shape=(6, 0, -1), name="r8"),
+    ]), r)
+    add("reshape_legacy_target", S.Reshape(d, target_shape=(0, 12), name="r"), r)
+    add("transpose", S.Group([S.transpose(d, axes=(0, 2, 3, 1), name="t0"), S.transpose(d, name="t1"),
+                              S.SwapAxis(d, dim1=1, dim2=3, name="sw")]), r)
+    add("expand_squeeze", S.Group([S.expand_dims(d, axis=1, name="e"), S.expand_dims(d, axis=-1, name="e2"),
+                                   S.squeeze(S.expand_dims(d, axis=2), axis=2, name="sq")]), r)
+    add("concat", S.Group([S.Concat(a, b, dim=1, name="c1"), S.Concat(a, b, a, dim=-1, name="c2")]),
+        {"a": (2, 3, 4), "b": (2, 3, 4)})
+    add("split", S.SliceChannel(d, num_outputs=3, axis=1, name="sp"), {"data": (2, 6, 4)})
+    add("split_squeeze", S.SliceChannel(d, num_outputs=3, axis=1, squeeze_axis=True, name="sp"), {"data": (2, 3, 4)})
+    add("slices", S.Group([
+        S.slice(d, begin=(0, 1), end=(2, 3), name="s0"),
+        S.slice(d, begin=(None, None, 1), end=(None, None, None), step=(1, 2, 2), name="s1"),
+        S.slice(d, begin=(None, 2), end=(None, None), step=(None, -1), name="s2"),
+        S.slice(d, begin=(1, -2, 3), end=(None, 0, 1), step=(1, -1, -2), name="s3"),
+        S.slice_axis(d, axis=2, begin=1, end=None, name="sa0"),
+        S.slice_axis(d, axis=-1, begin=-4, end=-1, name="sa1"),
+    ]), r)
+    add("pad", S.Group([S.Pad(d, mode=m, pad_width=(0, 0, 0, 0, 1, 2, 2, 1), constant_value=0.5, name=f"pad_{m}")
+                        for m in ("constant", "edge", "reflect")]), {"data": (1, 2, 5, 6)})
+    add("reduce", S.Group([S.mean(d, axis=(2, 3), keepdims=True, name="m"), S.sum(d, axis=1, name="s"),
+                           S.max(d, axis=(1,), exclude=True, name="mx"), S.min(d, name="mn"),
+                           S.mean(d, name="mall")]), r)
+    add("dot", S.Group([S.dot(a, b, name="d0"), S.dot(a, b, transpose_b=True, name="d1")]),
+        {"a": (3, 4), "b": (4, 4)})
+    add("batch_dot", S.batch_dot(a, b, transpose_a=True, name="bd"), {"a": (2, 5, 3), "b": (2, 5, 4)})
+    add("broadcast_to_cast", S.Group([S.broadcast_to(d, shape=(2, 0, 4, 0), name="bt"),
+                                      S.Cast(S.Cast(d * 3.0, dtype="int32"), dtype="float32", name="ca")]),
+        {"data": (2, 3, 1, 5)})
+    # softmax family (label variables have no parameters)
+    lab = S.var("softmax_label")
+    add("softmax", S.Group([S.softmax(d, axis=-1, name="sm0"), S.softmax(d, axis=1, name="sm1"),
+                            S.softmax(d, axis=1, temperature=2.0, name="sm2"), S.log_softmax(d, axis=2, name="lsm")]))
+    add("softmax_output_2d", S.SoftmaxOutput(d, lab, name="softmax"), {"data": (3, 10)},
+        labels={"softmax_label": None})
+    add("softmax_output_4d", S.SoftmaxOutput(d, lab, name="softmax"), labels={"softmax_label": None})
+    add("softmax_output_multi", S.SoftmaxOutput(d, lab, multi_output=True, name="softmax"),
+        labels={"softmax_label": None})
+    add("softmax_output_preserve", S.SoftmaxOutput(d, lab, preserve_shape=True, name="softmax"),
+        labels={"softmax_label": None})
+    add("softmax_activation", S.Group([S.SoftmaxActivation(d, mode="instance", name="sa0"),
+                                       S.SoftmaxActivation(d, mode="channel", name="sa1")]))
+    # resizing
+    add("upsampling_nearest", S.Group([S.UpSampling(d, scale=2, sample_type="nearest", name="u2"),
+                                       S.UpSampling(d, scale=3, sample_type="nearest", name="u3")]),
+        {"data": (1, 2, 4, 5)})
+    add("upsampling_multi", S.UpSampling(a, b, scale=2, sample_type="nearest", num_args=2, name="um"),
+        {"a": (1, 2, 4, 6), "b": (1, 3, 8, 12)})
+    add("upsampling_bilinear", S.UpSampling(d, S.var("up_weight"), scale=2, sample_type="bilinear",
+                                            num_filter=2, num_args=2, name="up"), {"data": (1, 2, 4, 5)})
+
+    # A legacy (v0.8-style) file: attributes under "param", no version; MXNet upgrades it on load.
+    legacy = S.Activation(S.Convolution(d, kernel=(3, 3), num_filter=4, name="c"), act_type="relu", name="r")
+    doc = json.loads(legacy.tojson())
+    for n in doc["nodes"]:
+        if "attrs" in n:
+            n["param"] = n.pop("attrs")
+    doc.pop("attrs", None)
+    text = json.dumps(doc)
+    add("legacy_json_param", mx.sym.load_json(text), json=text)
+    # Alias operator names as older exporters wrote them, loaded by MXNet itself.
+    alias = S.Group([S.elemwise_add(a, b, name="p"), S.elemwise_sub(a, b, name="m"), S.elemwise_mul(a, b, name="x"),
+                     S.elemwise_div(a, b, name="dv")])
+    doc = json.loads(alias.tojson())
+    for n in doc["nodes"]:
+        n["op"] = {"elemwise_add": "_Plus", "elemwise_sub": "_Minus", "elemwise_mul": "_Mul",
+                   "elemwise_div": "_Div"}.get(n["op"], n["op"])
+    text = json.dumps(doc)
+    add("alias_ops", mx.sym.load_json(text), {"a": (2, 3), "b": (2, 3)}, json=text, range=(0.5, 2.0))
+    return cases
+
+
+def params_cases(mx, np, rng, folder: Path) -> dict:
+    """NDArray files in each format, plus what MXNet itself loads from each (the reference)."""
+    import struct
+
+    folder.mkdir(parents=True, exist_ok=True)
+    info = {}
+
+    def reference(name: str, loaded, note: str) -> None:
+        if isinstance(loaded, dict):
+            arrays = {k: v.asnumpy() for k, v in loaded.items()}
+        else:
+            arrays = {str(i): v.asnumpy() for i, v in enumerate(loaded)}
+        np.savez(folder / f"{name}.npz", **arrays)
+        info[name] = {"names": list(arrays), "note": note,
+                      "dtypes": {k: str(v.dtype) for k, v in arrays.items()},
+                      "shapes": {k: list(v.shape) for k, v in arrays.items()}}
+
+    # V2 (what MXNet 1.x writes), every dtype it can hold
+    arrays = {
+        "arg:f32": rng.normal(0, 1, (2, 3, 4, 5)).astype("float32"),
+        "arg:f16": rng.normal(0, 1, (7,)).astype("float16"),
+        "arg:f64": rng.normal(0, 1, (3, 2)).astype("float64"),
+        "aux:u8": rng.integers(0, 255, (4, 4)).astype("uint8"),
+        "aux:i32": rng.integers(-2**31, 2**31 - 1, (5,)).astype("int32"),
+        "aux:i8": rng.integers(-128, 127, (3, 3)).astype("int8"),
+        "aux:i64": rng.integers(-2**62, 2**62, (2, 2)).astype("int64"),
+        "arg:bool": rng.integers(0, 2, (6,)).astype("bool"),
+        "arg:zero_size": np.zeros((0, 3), "float32"),
+    }
+    mx.nd.save(str(folder / "dtypes_v2.params"), {k: mx.nd.array(v, dtype=v.dtype) for k, v in arrays.items()})
+    reference("dtypes_v2", mx.nd.load(str(folder / "dtypes_v2.params")), "mx.nd.save, V2 magic")
+
+    # V3: numpy shape semantics (scalars allowed)
+    with mx.util.np_shape(True):
+        mx.nd.save(str(folder / "np_shape_v3.params"),
+                   {"scalar": mx.nd.array(np.array([2.5], "float32")).reshape(()),
+                    "matrix": mx.nd.array(rng.normal(0, 1, (3, 4)).astype("float32"))})
+        loaded = mx.nd.load(str(folder / "np_shape_v3.params"))
+        reference("np_shape_v3", loaded, "saved under np_shape(True), V3 magic")
+
+    # an unnamed list
+    mx.nd.save(str(folder / "unnamed.params"), [mx.nd.array(rng.normal(0, 1, (2, 2)).astype("float32")),
+                                                mx.nd.array(np.arange(3, dtype="int32"), dtype="int32")])
+    reference("unnamed", mx.nd.load(str(folder / "unnamed.params")), "saved from a list: no names")
+
+    # sparse storage (the reader must refuse it clearly)
+    rsp = mx.nd.sparse.row_sparse_array((np.ones((1, 3), "float32"), [1]), shape=(3, 3))
+    mx.nd.save(str(folder / "sparse.params"), {"arg:rsp": rsp})
+    info["sparse"] = {"note": "row_sparse storage", "names": ["arg:rsp"]}
+
+    # Older formats, written byte by byte from MXNet's Load code, then loaded by MXNet 1.9.1 itself.
+    def legacy_array(arr, *, v1: bool) -> bytes:
+        flags = {"float32": 0, "float64": 1, "float16": 2, "uint8": 3, "int32": 4, "int8": 5, "int64": 6}
+        if v1:
+            head = struct.pack("<I", 0xF993FAC8) + struct.pack("<i", arr.ndim) + struct.pack(f"<{arr.ndim}q", *arr.shape)
+        else:
+            head = struct.pack("<I", arr.ndim) + struct.pack(f"<{arr.ndim}I", *arr.shape)
+        return head + struct.pack("<iii", 1, 0, flags[str(arr.dtype)]) + arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+
+    def ndarray_file(named: dict, *, v1: bool) -> bytes:
+        body = struct.pack("<QQQ", 0x112, 0, len(named))
+        body += b"".join(legacy_array(v, v1=v1) for v in named.values())
+        body += struct.pack("<Q", len(named))
+        for k in named:
+            body += struct.pack("<Q", len(k.encode())) + k.encode()
+        return body
+
+    for tag, v1 in (("legacy", False), ("v1", True)):
+        named = {"arg:w": rng.normal(0, 1, (4, 3, 2, 2)).astype("float32"),
+                 "aux:h": rng.normal(0, 1, (5,)).astype("float16"),
+                 "aux:n": rng.integers(-9, 9, (2, 3)).astype("int64")}
+        (folder / f"{tag}.params").write_bytes(ndarray_file(named, v1=v1))
+        reference(tag, mx.nd.load(str(folder / f"{tag}.params")),
+                  "hand-written " + ("V1 (magic + int64 shape)" if v1 else "pre-V1 (uint32 shape, no magic)"))
+    return info
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None, help="fixture directory (default: cache, keyed by script)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if the fixtures exist")
+    parser.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--part", choices=("models", "ops"), default="models", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker is not None:
+        worker(args.worker, args.part)
+        return 0
+    out = build(args.out or fixtures_dir(), force=args.force)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -48,10 +48,14 @@ def calls_per_sample(estimate_ms: float, target_ms: float, *, max_number: int = 
 
 
 def round_order(keys: list[str], round_index: int) -> list[str]:
-    """Rotate by the round index and reverse every other round (ABC, CBA-shifted, ...)."""
+    """Rounds come in pairs: an order, then the same order reversed; each pair rotates by one.
+
+    Two cases give AB BA BA AB ..., three ABC CBA BCA ACB ...: every case goes first, last and
+    next to every other in turn, so a drift in load does not favour one of them.
+    """
     if not keys:
         return []
-    shift = round_index % len(keys)
+    shift = (round_index // 2) % len(keys)
     order = keys[shift:] + keys[:shift]
     return order[::-1] if round_index % 2 else order
 

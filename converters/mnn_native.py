@@ -161,8 +161,8 @@ def _check_convert_log(run: NativeRun, src: Path) -> None:
         names = ", ".join(op.split("::")[-1] for op in ops)
         raise UnsupportedOperatorError(
             f"MNN cannot convert {src.name}: unsupported operator(s) {names} ({' '.join(ops)}). "
-            "Replace them in the source model (e.g. re-export with another opset or decompose them) "
-            "or convert to ONNX and run it with the onnxruntime backend",
+            "Replace them in the source model (e.g. decompose them into supported ops, or re-export "
+            "with another opset), or deploy the ONNX model with the onnxruntime backend instead",
             operator=ops[0].split("::")[-1] if ops else None)
     if "Converted Success" not in run.log:
         raise ConversionError(

@@ -22,11 +22,17 @@ from .report import OutputParity, ParityResult, Tolerance
 
 log = logging.getLogger(__name__)
 
-# Measured (see tests/converters/test_conv_tolerance.py and the report of issue 3): the worst
-# error seen on the zoo-like nets, the hand-built ONNX and BlazePose, times a safety margin.
+# Set from measurements (python -m edgepose.converters.measure_tolerances; figures in the issue-3 report):
+# fp32  worst seen: max rel 3.9e-4 (BlazePose segmentation logits, range 1.7e3, MNN vs TFLite; TFLite's
+#       own XNNPACK and built-in kernels already differ by 4.6e-4 there), zoo models <= 6e-5;
+#       1 - cosine <= 2.2e-9; keypoints <= 0.015 px. Tolerance: ~2.5x the worst relative error.
+# fp16  MNN's FP16 weights, zoo models at random init: max rel <= 7.1e-2, 1 - cosine <= 1.2e-3,
+#       keypoints of the tiny nets 0.004 px (random-init zoo coords move up to 18 px, which is why
+#       reduced-precision parity of random-init zoo models is informative only). Cosine is the main
+#       guard: converter bugs (layout, padding, resize mode) drop it below 0.99.
 TOLERANCES: dict[str, Tolerance] = {
-    "fp32": Tolerance(rtol=1e-4, atol=1e-5, min_cosine=0.99999, max_px=0.05),
-    "fp16": Tolerance(rtol=1e-2, atol=1e-4, min_cosine=0.999, max_px=1.0),
+    "fp32": Tolerance(rtol=1e-3, atol=1e-5, min_cosine=0.99999, max_px=0.05),
+    "fp16": Tolerance(rtol=1e-1, atol=1e-4, min_cosine=0.995, max_px=2.0),
 }
 
 POSE_ROLES = ("coords", "heatmaps", "landmarks")
@@ -158,10 +164,11 @@ def keypoints_px(role: str, array: np.ndarray, spec: ModelSpec) -> np.ndarray | 
     n = a.shape[0] if a.ndim else 1
     if role == "coords" and a.size == n * k * 2:
         return a.reshape(n, k, 2) * np.array([w, h], np.float64)
-    if role == "landmarks":
+    if role == "landmarks":  # (N, P*vpp) with P >= K (BlazePose adds 6 auxiliary points after the 33)
         vpp = int(spec.decode.get("values_per_point", 3))
-        if a.size == n * k * vpp:
-            return a.reshape(n, k, vpp)[..., :2]
+        per = a.size // max(n, 1)
+        if per % vpp == 0 and per // vpp >= k:
+            return a.reshape(n, per // vpp, vpp)[:, :k, :2]
     if role == "heatmaps" and a.ndim == 4:
         maps = a if spec.layout == "NCHW" else a.transpose(0, 3, 1, 2)
         if maps.shape[1] != k:

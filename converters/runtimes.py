@@ -49,12 +49,18 @@ class TorchRunner:
 
 
 def flatten_outputs(out: Any) -> list:
-    """A module's outputs as a flat list of tensors (a tensor, or nested tuples/lists of them)."""
-    if isinstance(out, (tuple, list)):
-        return [t for item in out for t in flatten_outputs(item)]
+    """A module's outputs as a flat list of tensors: a tensor, nested tuples/lists, or a dict
+    (in insertion order, which is how the legacy ONNX exporter flattens it)."""
+    return [t for _, t in named_outputs(out)]
+
+
+def named_outputs(out: Any, prefix: str | None = None) -> list[tuple[str | None, Any]]:
+    """(name or None, tensor) pairs; dict keys name their tensors."""
     if isinstance(out, dict):
-        raise BackendError("modules returning a dict cannot be exported with named outputs; return a tuple")
-    return [out]
+        return [pair for key, value in out.items() for pair in named_outputs(value, str(key))]
+    if isinstance(out, (tuple, list)):
+        return [pair for item in out for pair in named_outputs(item)]
+    return [(prefix, out)]
 
 
 class TFLiteRunner:

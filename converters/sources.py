@@ -158,6 +158,8 @@ def _registry_source(model_name: str, weights, name: str | None) -> Source:
         module = create_model(model_name)
     except KeyError:
         raise MetadataError(f"unknown model {model_name!r}; see `edgepose.models.list_models()`") from None
+    except ValueError as exc:  # e.g. a name that is not even a valid identifier
+        raise MetadataError(f"cannot build model {model_name!r}: {exc}") from None
     prov: dict[str, Any] = {"source": f"edgepose.models:{model_name}"}
     if weights is not None:
         from .checkpoint import load_weights
@@ -167,5 +169,8 @@ def _registry_source(model_name: str, weights, name: str | None) -> Source:
     else:
         log.warning("converting %s with random initial weights (no --weights given)", model_name)
         prov["weights"] = "random-init"
+    module.eval()
+    if callable(getattr(module, "switch_to_deploy", None)):
+        module.switch_to_deploy()  # fold re-parameterisable blocks after the weights are in
     return Source("torch", f"edgepose.models:{model_name}", name or model_name, module=module, spec=spec,
                   weights=Path(weights) if weights is not None else None, provenance=prov)

@@ -2,8 +2,9 @@
 
     python -m edgepose.converters.measure_tolerances [-o DIR] [--models deeppose,heatmap,...]
 
-Converts zoo models (random weights, BatchNorm statistics randomised as after training) and
-the pinned MediaPipe TFLite models with every check disabled, then prints, per stage and
+Converts zoo models (random weights, BatchNorm statistics calibrated by the registry), the
+pinned MediaPipe TFLite models and, when the MXNet test fixtures are built, GluonCV's trained
+simple_pose_resnet18_v1b, with every check disabled, then prints, per stage and
 precision, the worst max-rel error (max abs / output range), 1 - cosine and keypoint
 displacement over random inputs and the four pinned photos. parity.TOLERANCES sits a safety
 margin above the worst figures printed here. Also compares TFLite's own kernels (XNNPACK vs
@@ -29,18 +30,6 @@ PRESET_OF = {"pose_landmark_full": "blazepose_full", "hand_landmark_full": "hand
              "hand_landmark_lite": "hand_landmark_lite"}
 
 
-def _randomise_bn(module, seed: int = 0):
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
-            with torch.no_grad():
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) * 0.5 + 0.5)
-    return module.eval()
-
-
 def measure(out_dir: Path, zoo: list[str], tflite: list[str]) -> list[dict]:
     from edgepose import assets
     from edgepose import models as zoo_mod
@@ -50,9 +39,18 @@ def measure(out_dir: Path, zoo: list[str], tflite: list[str]) -> list[dict]:
     photos = [assets.fetch_asset(n) for n in assets.PHOTO_PERSON_BOXES]
     rows = []
     jobs = [(name, "zoo") for name in zoo] + [(name, "tflite") for name in tflite]
+    trained = _mxnet_simple_pose()
+    if trained is not None:
+        jobs.append((str(trained), "mxnet"))
     for name, kind in jobs:
-        if kind == "zoo":
-            module = _randomise_bn(zoo_mod.create_model(name))
+        if kind == "mxnet":  # the one trained PyTorch-free FP32 pose model at hand (GluonCV weights)
+            report = convert(name, params=name.replace("-symbol.json", "-0000.params"), output_dir=out_dir,
+                             input_shape=(1, 3, 256, 192), fp16=True, strict=False, images=photos,
+                             tolerances=_OPEN, meta=dict(head="heatmap", num_keypoints=17, input_size=(192, 256),
+                                                         mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)))
+            name = "simple_pose_r18 (mx)"
+        elif kind == "zoo":
+            module = zoo_mod.create_model(name)  # random init, BN statistics calibrated on noise
             report = convert(module, output_dir=out_dir, spec=zoo_mod.get_spec(name), name=name, fp16=True,
                              strict=False, images=photos, tolerances=_OPEN)
         else:
@@ -64,6 +62,14 @@ def measure(out_dir: Path, zoo: list[str], tflite: list[str]) -> list[dict]:
                              "max_rel": o.max_rel, "max_abs": o.max_abs, "one_minus_cos": 1.0 - o.cosine,
                              "px": o.keypoint_px})
     return rows
+
+
+def _mxnet_simple_pose() -> Path | None:
+    """GluonCV simple_pose_resnet18_v1b (trained) from the MXNet test fixtures, if they are built."""
+    from edgepose import assets
+
+    found = sorted(assets.cache_dir().glob("mxnet-fixtures/*/models/simple_pose_resnet18_v1b-symbol.json"))
+    return found[-1] if found else None
 
 
 def tflite_noise_floor(names: list[str]) -> list[dict]:

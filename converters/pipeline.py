@@ -22,7 +22,7 @@ from edgepose.spec import ModelSpec, REQUIRED_ROLES
 
 from . import parity as parity_mod
 from . import stages as st
-from .metadata import artifact_spec, resolve_spec, tool_versions
+from .metadata import METADATA_KEY, artifact_spec, resolve_spec, tool_versions
 from .report import ConversionReport, StageResult, Tolerance
 from .runtimes import named_outputs, open_runner
 from .sources import Source, resolve_source
@@ -182,7 +182,11 @@ def _build_mnn(framework: str, fp16: bool, opts: Options):
 
 
 def _build_mxnet_onnx(src: Source, opts: Options):
-    """The MXNet hook: converters.mxnet.mxnet_to_onnx(symbol, params, onnx_path, input_shape=...)."""
+    """The MXNet hook: converters.mxnet.mxnet_to_onnx(symbol, params, onnx_path, input_shape=...).
+
+    The translator needs no MXNet; its numbers are checked against real MXNet by its own tests
+    (MXNet lives in another environment), so this stage carries no parity check here.
+    """
     def build(parent: Artifact, dst: Path, spec: ModelSpec | None) -> Mapping[str, Any]:
         try:
             from .mxnet import mxnet_to_onnx
@@ -190,16 +194,14 @@ def _build_mxnet_onnx(src: Source, opts: Options):
             raise ConversionError(f"MXNet conversion is not available in this install ({exc})") from None
         if opts.input_shape is None:
             raise ConversionError("MXNet models need an input shape: --input-shape 1,3,H,W")
-        result = mxnet_to_onnx(str(src.path), str(src.params), str(dst), input_shape=opts.input_shape)
+        kwargs: dict[str, Any] = {"input_shape": opts.input_shape}
+        if spec is not None:
+            kwargs["metadata"] = {METADATA_KEY: spec.to_json()}
+            if spec.input_name:
+                kwargs["input_name"] = spec.input_name
+        mxnet_to_onnx(str(src.path), str(src.params), str(dst), **kwargs)
         model = st.load_onnx(dst)
-        from .metadata import embed_in_onnx
-
-        embed_in_onnx(model, spec)
-        st.save_onnx(model, dst)
-        details: dict[str, Any] = {"format": "onnx", "nodes": st.node_count(model)}
-        if result is not None:
-            details["mxnet_result"] = result
-        return details
+        return {"format": "onnx", "nodes": st.node_count(model), "translator": "edgepose.converters.mxnet"}
     return build
 
 
@@ -307,9 +309,8 @@ class _Run:
     def _check(self, stage: Stage, parent: Artifact, name: str, outputs, result: StageResult) -> None:
         """Compare with the parent; a failure raises ParityError (strict) or becomes a warning."""
         if not stage.check:
-            external = result.details.get("mxnet_result")
-            result.warnings.append("parity of this stage is checked by its own converter"
-                                   + (f": {external}" if external else " (not by this pipeline)"))
+            result.warnings.append(f"{stage.name} is not checked here: its reference runtime lives in another "
+                                   "environment (its own test suite compares it with the original)")
             return
         if parent.runner is None:
             return
@@ -447,7 +448,7 @@ def _validate_spec(spec: ModelSpec, runner) -> ModelSpec:
                 (dims[1], dims[2], dims[3]) == (h, w, 3) or (dims[2], dims[3], dims[1]) == (h, w, 3)) else ""
             raise MetadataError(
                 f"the model card says input_size (w, h)=({w}, {h}), layout {spec.layout}, but input "
-                f"{target.name!r} has shape {tuple(dims)}{hint}")
+                f"{target.name!r} has shape ({', '.join(str(d) for d in dims)}){hint}")
     return spec
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,7 @@ def _onnx_source(path: Path, name: str | None) -> Source:
             if key in prior:
                 prov.setdefault(f"origin_{key}", prior[key])
         spec = spec.replace(provenance={})
-    stem = name or (path.stem[:-4] if path.stem.endswith(".sim") else path.stem)
+    stem = name or path.stem
     return Source("onnx", path.name, stem, path=path, spec=spec, provenance=prov)
 
 
@@ -123,7 +124,9 @@ def _torchscript_source(path: Path, weights, name: str | None) -> Source:
     if weights is not None:
         raise ConversionError("--weights applies to model-zoo names; a TorchScript file carries its own weights")
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; loading still works
+            warnings.filterwarnings("ignore", message=".*torch.jit.load.*deprecated", category=DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError/ValueError here
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(

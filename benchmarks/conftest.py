@@ -78,8 +78,11 @@ def bench_cache(pytestconfig) -> Path:
 
 
 @pytest.fixture(scope="session")
-def bench_result(pytestconfig, bench_quick, bench_cache):
-    """The session's interleaved harness run (raw session + predict + reference), reports written."""
+def bench_result(pytestconfig, bench_quick, bench_cache, bench_baseline):
+    """The session's interleaved harness run (raw session + predict + reference), reports written.
+
+    Depends on bench_baseline so the committed baseline is read before --bench-save-baseline rewrites it.
+    """
     from edgepose.benchmarks.cli import pin_single_thread
     from edgepose.benchmarks.harness import BenchOptions, run_benchmark
     from edgepose.benchmarks.report import write_reports

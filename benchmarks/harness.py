@@ -223,12 +223,13 @@ def _static_figures(source: ModelSource) -> tuple[int | None, int | None]:
 
 def open_sessions(sources: list[ModelSource], variants: list[Variant], *, image, bboxes, predict: bool,
                   threads: int) -> tuple[list[Session], list[str]]:
-    sessions, skipped = [], []
+    sessions = []
+    missing: dict[str, list[str]] = {}
     for source in sources:
         applicable = source.applicable(variants)
         for v in variants:
             if v not in applicable and not (source.fixed_mnn and v.runtime == "mnn"):
-                skipped.append(f"{source.name}|{v.name}: no {v.artifact[1]} {v.artifact[0]} file")
+                missing.setdefault(v.name, []).append(source.name)
         feed = None
         for v in applicable:
             s = open_session(source, v, image=image if predict else None, bboxes=bboxes, feed=feed,
@@ -236,6 +237,7 @@ def open_sessions(sources: list[ModelSource], variants: list[Variant], *, image,
             if feed is None and s.predictor is not None and v.runtime != "tflite":
                 feed = s.predictor.prepare(image, bboxes)[0] if image is not None else None
             sessions.append(s)
+    skipped = [f"{v} (no {parse_variants([v])[0].artifact[0]} file): {', '.join(names)}" for v, names in missing.items()]
     return sessions, skipped
 
 

@@ -26,7 +26,7 @@ from .variants import Variant
 
 log = logging.getLogger(__name__)
 
-ADAPTER_VERSION = "1"
+ADAPTER_VERSION = "2"
 OPSET = 17
 # Pinned TFLite models (edgepose.assets) and the preset holding their metadata.
 TFLITE_ASSETS = {"pose_landmark_full": "blazepose_full", "hand_landmark_full": "hand_landmark_full",
@@ -187,7 +187,12 @@ def _convert_with_pipeline(name: str, onnx_path: Path, mnn_paths: dict[str, Path
         return False
     out_dir = onnx_path.parent / "pipeline"
     try:
-        convert(name, output_dir=out_dir, fp16="fp16" in mnn_paths, seed=0)
+        # strict=False: with random weights an FP16 parity miss is expected (near-flat softmaxes) and says
+        # nothing about speed; the report keeps the figures and the files are kept.
+        report = convert(name, output_dir=out_dir, fp16="fp16" in mnn_paths, seed=0, strict=False)
+        warned = [w for w in getattr(report, "warnings", []) or []]
+        if warned:
+            log.info("%s converted with parity warnings: %s", name, "; ".join(map(str, warned))[:300])
     except Exception as exc:  # noqa: BLE001 - any failure of the shared pipeline means: use our own export
         log.warning("edgepose.converters.convert(%r) failed (%s: %s); exporting with the benchmark's own "
                     "torch -> ONNX -> onnxsim -> MNN steps", name, type(exc).__name__, str(exc)[:200])

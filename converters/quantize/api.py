@@ -1,0 +1,299 @@
+"""`quantize_int8`: FP32 artifacts + calibration photos -> INT8 files per engine, with a report.
+
+    from edgepose.converters.quantize import Int8Options, quantize_int8
+    report = quantize_int8({"mnn": "pose.mnn", "tflite": "pose.tflite"}, calib="photos/",
+                           options=Int8Options(engines=("mnn", "onnxruntime")))
+
+Every INT8 file carries the model card with provenance saying it is INT8 and how it was
+calibrated (engine, method, sample count, sample names, hash). The report is saved as
+<stem>.int8.json beside the files. A file whose mean keypoint error (held-out photos, at
+256-pixel scale) exceeds the threshold fails the conversion with ParityError (strict), and
+is not kept; with strict=False it is kept and the report says "inaccurate".
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from edgepose.errors import CalibrationError, ConversionError, EdgePoseError, MetadataError, ParityError
+from edgepose.spec import ModelSpec
+
+from ..metadata import sha256_of, tool_versions
+from . import mnn_engine, ort_engine
+from .calibration import IMAGE_SUFFIXES, PINNED_PREFIX, CalibrationSet, from_folder, load_calibration
+from .evaluate import accuracy, interleaved_speed
+from .report import EngineResult, Int8Report
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("mnn", "onnxruntime")
+ENGINE_ALIASES = {"mnn": ("mnn",), "onnxruntime": ("onnxruntime",), "ort": ("onnxruntime",),
+                  "both": ENGINES}
+DEFAULT_THRESHOLD_PX_256 = 3.0
+DEFAULT_CALIB_COUNT = 32
+SLOW_SPEEDUP = 1.2
+
+
+@dataclass(frozen=True)
+class Int8Options:
+    """How to quantise.
+
+    engines         "mnn" and/or "onnxruntime".
+    mnn_method      MNN feature method EMA | KL | ADMM; mnn_weight_method MAX_ABS | ADMM.
+    ort_method      ONNX Runtime calibration: minmax | entropy | percentile.
+    calib_count     samples used (spread evenly over the set); None = min(32, all). More than
+                    the set holds is a CalibrationError.
+    holdout         photos for the accuracy check: a folder, "pinned:person"/"pinned:hand", or
+                    None (pinned calibration -> its held-out photo; a folder -> every 5th image).
+    keep_float      layers left in float: "first", "head" or op/node names.
+    threshold_px_256  the largest acceptable mean keypoint error, px at 256-pixel input scale.
+    strict          an inaccurate or failed engine raises (after the report is saved).
+    layer_report    list the layers that lose most (MNN debug cosine / ORT qdq_loss_debug).
+    """
+
+    engines: tuple[str, ...] = ENGINES
+    mnn_method: str = mnn_engine.DEFAULT_METHOD
+    mnn_weight_method: str = "MAX_ABS"
+    ort_method: str = ort_engine.DEFAULT_METHOD
+    calib_count: int | None = None
+    holdout: str | Path | None = None
+    keep_float: tuple[str, ...] = ()
+    threshold_px_256: float = DEFAULT_THRESHOLD_PX_256
+    strict: bool = True
+    layer_report: bool = False
+    speed: bool = True
+    speed_rounds: int = 12
+    progress: bool = True
+    timeout: float = 1800.0
+
+    def __post_init__(self) -> None:
+        engines: list[str] = []
+        for e in self.engines:
+            if e not in ENGINE_ALIASES:
+                raise ConversionError(f"unknown INT8 engine {e!r}; use mnn, onnxruntime or both")
+            engines += [x for x in ENGINE_ALIASES[e] if x not in engines]
+        object.__setattr__(self, "engines", tuple(engines))
+        mnn_engine.check_methods(self.mnn_method, self.mnn_weight_method)
+        ort_engine.check_method(self.ort_method)
+        if self.calib_count is not None and self.calib_count < 1:
+            raise CalibrationError(f"calib_count must be at least 1, got {self.calib_count}")
+        if not (self.threshold_px_256 > 0 and math.isfinite(self.threshold_px_256)):
+            raise ConversionError(f"threshold_px_256 must be a positive number, got {self.threshold_px_256}")
+
+
+def quantize_int8(fp32: Mapping[str, str | Path], *, calib: Any, spec: ModelSpec | None = None,
+                  output_dir: str | Path | None = None, stem: str | None = None,
+                  options: Int8Options | None = None) -> Int8Report:
+    """Quantise the FP32 artifacts of one model to INT8 with each engine in `options.engines`.
+
+    fp32   {"mnn": path, "onnx": path, "tflite": path} - what the FP32 conversion wrote
+           (any subset; ONNX Runtime on a TFLite model converts it to ONNX first).
+    calib  a folder of images (+ optional boxes.json), "pinned:person" / "pinned:hand", or PhotoSamples.
+    spec   the model card; default: the one embedded in the FP32 files.
+    """
+    opts = options or Int8Options()
+    files = {k: Path(v) for k, v in fp32.items() if v is not None}
+    for kind, path in files.items():
+        if kind not in ("mnn", "onnx", "tflite"):
+            raise ConversionError(f"unknown FP32 artifact kind {kind!r}; use mnn, onnx or tflite")
+        if not path.is_file():
+            raise ConversionError(f"FP32 {kind} artifact not found: {path}")
+    base = next(iter(files.values()), None)
+    if base is None:
+        raise ConversionError("no FP32 artifact given; pass {'mnn': ..., 'onnx': ...}")
+    out_dir = Path(output_dir) if output_dir else base.parent
+    stem = stem or base.name.split(".")[0]
+    reader = _reference_predictor(files, spec)
+    spec = spec or reader.spec
+    cal, hold = _calibration_sets(calib, opts, reader, spec)
+    report = Int8Report(model=spec.name or stem, output_dir=out_dir, stem=stem,
+                        threshold_px_256=opts.threshold_px_256, strict=opts.strict,
+                        calibration=cal.provenance(), holdout=hold.provenance())
+    for engine in opts.engines:
+        result = _run_engine(engine, files, out_dir, stem, spec, cal, hold, opts)
+        report.engines.append(result)
+    report.save()
+    _raise_if_failed(report, opts)
+    return report
+
+
+# --- calibration ---------------------------------------------------------------------------
+def _reference_predictor(files: Mapping[str, Path], spec: ModelSpec | None):
+    """A Predictor on an FP32 file: it makes the crops (layout does not matter for them)."""
+    from edgepose.predictor import Predictor
+
+    for kind in ("mnn", "onnx"):
+        if kind in files:
+            try:
+                return Predictor(files[kind], spec=_spec_for(files[kind], spec))
+            except MetadataError as exc:
+                raise MetadataError(f"INT8 needs the model card to preprocess calibration images: {exc}") from None
+    raise ConversionError("INT8 needs an FP32 .mnn or .onnx file to preprocess calibration images "
+                          "(convert the model first)")
+
+
+def _spec_for(path: Path, spec: ModelSpec | None) -> ModelSpec | None:
+    """The card for one file: the given spec with that file's layout when they differ."""
+    if spec is None:
+        return None
+    if path.suffix == ".onnx" and spec.layout != "NCHW":
+        embedded = _embedded_spec(path)
+        return spec.replace(layout=embedded.layout if embedded else "NCHW")
+    return spec
+
+
+def _embedded_spec(path: Path) -> ModelSpec | None:
+    from edgepose.backends import open_backend
+
+    meta = open_backend(path, threads=1).metadata
+    return ModelSpec.from_json(meta, source=str(path)) if meta else None
+
+
+def _calibration_sets(calib: Any, opts: Int8Options, reader, spec: ModelSpec) -> tuple[CalibrationSet, CalibrationSet]:
+    holdout = opts.holdout
+    if isinstance(calib, str) and calib.startswith(PINNED_PREFIX):
+        cal = load_calibration(calib, reader, progress=opts.progress)
+        hold = load_calibration(holdout or calib, reader, split="holdout", progress=opts.progress)
+    elif isinstance(calib, (str, Path)):
+        folder = Path(calib)
+        if holdout is None:
+            cal_files, hold_files = _split_folder(folder)
+            cal = from_folder(folder, reader, files=cal_files, progress=opts.progress)
+            hold = from_folder(folder, reader, files=hold_files, progress=opts.progress)
+            hold.source = f"{folder} (held out: {', '.join(p.name for p in hold_files)})"
+        else:
+            cal = load_calibration(folder, reader, progress=opts.progress)
+            hold = load_calibration(holdout, reader, split="holdout", progress=opts.progress)
+    else:
+        cal = load_calibration(calib, reader, progress=opts.progress)
+        if holdout is None:
+            raise CalibrationError("pass holdout= (a folder or pinned:person / pinned:hand) to check accuracy")
+        hold = load_calibration(holdout, reader, split="holdout", progress=opts.progress)
+    count = opts.calib_count if opts.calib_count is not None else min(DEFAULT_CALIB_COUNT, len(cal))
+    return cal.subset(count), hold
+
+
+def _split_folder(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Every 5th image (at least one) is held out for the accuracy check."""
+    if not folder.is_dir():
+        raise CalibrationError(f"calibration folder {folder} does not exist" if not folder.exists()
+                               else f"--calib must be a folder of images, {folder} is a file")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(files) < 2:
+        raise CalibrationError(
+            f"calibration folder {folder} has {len(files)} image(s); with no separate accuracy set "
+            "(--int8-holdout DIR) at least 2 are needed, one of them held out to check accuracy")
+    hold = files[4::5] or files[-1:]
+    return [p for p in files if p not in hold], hold
+
+
+# --- engines ---------------------------------------------------------------------------------
+def _run_engine(engine: str, files: Mapping[str, Path], out_dir: Path, stem: str, spec: ModelSpec,
+                cal: CalibrationSet, hold: CalibrationSet, opts: Int8Options) -> EngineResult:
+    result = EngineResult(engine)
+    try:
+        if engine == "mnn":
+            _mnn(result, files, out_dir, stem, spec, cal, opts)
+        else:
+            _ort(result, files, out_dir, stem, spec, cal, opts)
+        engine_spec = _spec_for(result.fp32_artifact, spec)
+        result.accuracy = accuracy(result.fp32_artifact, result.artifact, engine_spec, hold)
+        ok = result.accuracy.mean_px_256 <= opts.threshold_px_256
+        result.status = "ok" if ok else "inaccurate"
+        if opts.speed:
+            result.speed = interleaved_speed(result.fp32_artifact, result.artifact, hold.tensors(engine_spec),
+                                             input_name=engine_spec.input_name, rounds=opts.speed_rounds)
+            if result.speed.speedup < SLOW_SPEEDUP:
+                result.notes.append(_why_not_faster(engine, result.speed.speedup))
+        if not ok:
+            result.error = (f"mean keypoint error {result.accuracy.mean_px_256:.2f} px at 256 scale "
+                            f"> {opts.threshold_px_256:g} (max {result.accuracy.max_px_256:.1f} px, "
+                            f"PCK@0.05 {result.accuracy.pck:.3f})")
+            if opts.strict:
+                result.notes.append(f"{result.artifact.name} removed (strict); keep it with --int8-no-strict")
+                result.artifact.unlink()
+                result.artifact = None
+    except EdgePoseError as exc:
+        result.status = "failed"
+        result.error = f"{type(exc).__name__}: {exc}"
+        log.warning("INT8 with %s failed: %s", engine, exc)
+    return result
+
+
+def _int8_spec(spec: ModelSpec, engine: str, source: Path, cal: CalibrationSet, details: Mapping[str, Any]) -> ModelSpec:
+    tools = ("MNN",) if engine == "mnn" else ("onnxruntime", "onnx")
+    return spec.with_provenance(
+        precision="int8", stage=f"int8-{engine}", parent=source.name, parent_sha256=sha256_of(source),
+        quantization={"engine": engine, **details, "calibration": cal.provenance()}, tools=tool_versions(*tools))
+
+
+def _mnn(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec, cal: CalibrationSet,
+         opts: Int8Options) -> None:
+    if "mnn" not in files:
+        raise ConversionError("MNN INT8 needs the FP32 .mnn file (convert the model to MNN first)")
+    src = result.fp32_artifact = files["mnn"]
+    mspec = _spec_for(src, spec)
+    method, weight = mnn_engine.check_methods(opts.mnn_method, opts.mnn_weight_method)
+    int8_spec = _int8_spec(mspec, "mnn", src, cal, {"method": method, "weight_method": weight,
+                                                     "keep_float": list(opts.keep_float)})
+    dst = out_dir / f"{stem}.int8.mnn"
+    result.details = mnn_engine.quantize(src, dst, cal, mspec, int8_spec, method=method, weight_method=weight,
+                                         keep_float=opts.keep_float, debug=opts.layer_report, timeout=opts.timeout)
+    result.layers = result.details.pop("layers", [])
+    result.artifact = dst
+    if opts.layer_report and method == "EMA":
+        result.notes.append("MNN's per-layer debug exists only for KL/ADMM; use --mnn-method KL or ADMM for it")
+
+
+def _ort(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec, cal: CalibrationSet,
+         opts: Int8Options) -> None:
+    if "onnx" in files:
+        src = files["onnx"]
+    elif "tflite" in files:
+        from .tflite_onnx import tflite_to_onnx
+
+        src = out_dir / f"{stem}.onnx"
+        if src.exists():
+            raise ConversionError(f"{src} exists; remove it or pass the ONNX file as the FP32 artifact")
+        probe = cal.tensors(spec.replace(layout="NHWC"))[:1]
+        result.details["tflite_to_onnx"] = tflite_to_onnx(files["tflite"], src, spec, probe=probe)
+    else:
+        raise ConversionError("ONNX Runtime INT8 needs an FP32 .onnx (or the .tflite source to convert)")
+    result.fp32_artifact = src
+    ospec = _spec_for(src, spec)
+    method = ort_engine.check_method(opts.ort_method)
+    int8_spec = _int8_spec(ospec, "onnxruntime", src, cal,
+                           {"method": method, "format": "QDQ", "activations": "int8", "weights": "int8 per-channel",
+                            "keep_float": list(opts.keep_float)})
+    dst = out_dir / f"{stem}.int8.onnx"
+    details = ort_engine.quantize(src, dst, cal, ospec, int8_spec, method=method, keep_float=opts.keep_float,
+                                  debug=opts.layer_report)
+    result.layers = details.pop("layers", [])
+    result.details.update(details)
+    result.artifact = dst
+
+
+def _why_not_faster(engine: str, speedup: float) -> str:
+    from .why import explanation
+
+    return explanation(engine, speedup)
+
+
+def _raise_if_failed(report: Int8Report, opts: Int8Options) -> None:
+    bad = [e for e in report.engines if e.status != "ok"]
+    if not bad or not opts.strict:
+        for e in bad:
+            log.warning("INT8 %s: %s (kept: strict=False)", e.engine, e.error)
+        return
+    msg = "; ".join(f"{e.engine}: {e.error}" for e in bad) + f" (report: {report.report_path})"
+    exc: EdgePoseError
+    if all(e.status == "inaccurate" for e in bad):
+        exc = ParityError(f"INT8 is not accurate enough: {msg}; keep layers in float (--keep-float first,head), "
+                          "calibrate on more photos, or accept it with --int8-no-strict")
+    else:
+        exc = ConversionError(f"INT8 failed: {msg}")
+    exc.report = report  # type: ignore[attr-defined]
+    raise exc

@@ -1,0 +1,136 @@
+"""What an INT8 conversion did, per engine: artifact, method, accuracy, speed, worst layers.
+
+Data first (`to_dict`, saved as <stem>.int8.json beside the artifacts), text second
+(`format_table`, what the CLI prints).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .evaluate import Accuracy, Speed
+
+STATUSES = ("ok", "inaccurate", "failed")
+
+
+@dataclass
+class EngineResult:
+    """One engine's INT8 file and what was measured on it."""
+
+    engine: str
+    fp32_artifact: Path | None = None
+    artifact: Path | None = None
+    status: str = "failed"
+    details: dict[str, Any] = field(default_factory=dict)
+    accuracy: Accuracy | None = None
+    speed: Speed | None = None
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "status": self.status,
+            "fp32_artifact": self.fp32_artifact.name if self.fp32_artifact else None,
+            "artifact": self.artifact.name if self.artifact else None,
+            "details": self.details,
+            "accuracy": self.accuracy.to_dict() if self.accuracy else None,
+            "speed": self.speed.to_dict() if self.speed else None,
+            "layers": self.layers,
+            "error": self.error,
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class Int8Report:
+    """All engines of one INT8 conversion; `ok` when every engine produced an accurate file."""
+
+    model: str
+    output_dir: Path
+    stem: str
+    threshold_px_256: float
+    strict: bool
+    calibration: dict[str, Any] = field(default_factory=dict)
+    holdout: dict[str, Any] = field(default_factory=dict)
+    engines: list[EngineResult] = field(default_factory=list)
+    report_path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.engines) and all(e.status == "ok" for e in self.engines)
+
+    @property
+    def artifacts(self) -> dict[str, Path]:
+        return {e.engine: e.artifact for e in self.engines if e.artifact is not None}
+
+    def engine(self, name: str) -> EngineResult:
+        for e in self.engines:
+            if e.engine == name:
+                return e
+        raise KeyError(f"no engine {name!r}; engines: {[e.engine for e in self.engines]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"edgepose_int8_report": 1, "model": self.model, "output_dir": str(self.output_dir),
+                "stem": self.stem, "ok": self.ok, "strict": self.strict, "threshold_px_256": self.threshold_px_256,
+                "calibration": self.calibration, "holdout": self.holdout,
+                "engines": [e.to_dict() for e in self.engines]}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, default=_default)
+
+    def save(self, path: Path | None = None) -> Path:
+        path = Path(path) if path else self.output_dir / f"{self.stem}.int8.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        self.report_path = path
+        return path
+
+    def format_table(self, *, layers: int = 8) -> str:
+        cal = self.calibration
+        lines = [f"INT8 {self.model}: calibrated on {cal.get('count', '?')} samples from {cal.get('source', '?')}"
+                 f" (sha256 {str(cal.get('sha256', ''))[:12]}), accuracy on {self.holdout.get('count', '?')} "
+                 f"held-out samples from {self.holdout.get('source', '?')}",
+                 f"threshold: mean keypoint error <= {self.threshold_px_256:g} px at 256 scale", ""]
+        head = (f"{'engine':<12} {'method':<14} {'artifact':<28} {'mean px':>8} {'max px':>8} {'@256':>6} "
+                f"{'PCK.05':>7} {'FP32 ms':>8} {'INT8 ms':>8} {'speed-up':>8}  result")
+        lines += [head, "-" * len(head)]
+        for e in self.engines:
+            method = e.details.get("method", "-")
+            if e.engine == "mnn" and "weight_method" in e.details:
+                method = f"{method}/{e.details['weight_method']}"
+            acc, sp = e.accuracy, e.speed
+            lines.append(
+                f"{e.engine:<12} {method:<14} {(e.artifact.name if e.artifact else '-'):<28} "
+                f"{_f(acc and acc.mean_px, 8, 2)} {_f(acc and acc.max_px, 8, 2)} {_f(acc and acc.mean_px_256, 6, 2)} "
+                f"{_f(acc and acc.pck, 7, 3)} {_f(sp and sp.fp32_ms, 8, 2)} {_f(sp and sp.int8_ms, 8, 2)} "
+                f"{_f(sp and sp.speedup, 7, 2)}x  {e.status}{': ' + e.error if e.error else ''}")
+        for e in self.engines:
+            for note in e.notes:
+                lines.append(f"  {e.engine}: {note}")
+            if e.layers:
+                lines.append(f"  {e.engine}: layers that lose most ({'cosine' if 'cosine' in e.layers[0] else 'SQNR dB'}, "
+                             "worst first):")
+                for row in e.layers[:layers]:
+                    value = row.get("cosine", row.get("sqnr_db"))
+                    lines.append(f"    {value:>10.4f}  {row['layer'][:110]}")
+        if self.report_path:
+            lines.append(f"  report: {self.report_path}")
+        return "\n".join(lines)
+
+
+def _f(value, width: int, digits: int) -> str:
+    return f"{value:>{width}.{digits}f}" if isinstance(value, (int, float)) else f"{'-':>{width}}"
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, tuple):
+        return list(obj)
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

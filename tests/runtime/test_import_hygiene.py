@@ -52,9 +52,18 @@ def test_cli_error_is_one_line_without_traceback(tmp_path):
 
 @pytest.mark.slow
 def test_wheel_installs_everything_under_edgepose(tmp_path):
+    # Build from a copy of the tracked files, so the build leaves nothing in the work tree.
+    import shutil
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    src = tmp_path / "src"
+    for name in tracked:
+        if (REPO / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, src / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path), str(REPO)], check=True, capture_output=True)
-    wheel = next(tmp_path.glob("edgepose-*.whl"))
+                    "-w", str(tmp_path / "dist"), str(src)], check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("edgepose-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"edgepose"}, top

@@ -140,7 +140,7 @@ def add_info_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Print a model file's edgepose metadata, inputs and outputs, size and operator counts "
                           "(.mnn, .onnx, .tflite).")
     parser.add_argument("model", help="an .mnn, .onnx or .tflite file")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--json", action="store_true", help="print the information as JSON")
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -22,17 +22,18 @@ from .report import OutputParity, ParityResult, Tolerance
 
 log = logging.getLogger(__name__)
 
-# Set from measurements (python -m edgepose.converters.measure_tolerances; figures in the issue-3 report):
+# Set from measurements (python -m edgepose.converters.measure_tolerances; 4 photos + random inputs):
 # fp32  worst seen: max rel 3.9e-4 (BlazePose segmentation logits, range 1.7e3, MNN vs TFLite; TFLite's
-#       own XNNPACK and built-in kernels already differ by 4.6e-4 there), zoo models <= 6e-5;
-#       1 - cosine <= 2.2e-9; keypoints <= 0.015 px. Tolerance: ~2.5x the worst relative error.
-# fp16  MNN's FP16 weights, zoo models at random init: max rel <= 7.1e-2, 1 - cosine <= 1.2e-3,
-#       keypoints of the tiny nets 0.004 px (random-init zoo coords move up to 18 px, which is why
-#       reduced-precision parity of random-init zoo models is informative only). Cosine is the main
-#       guard: converter bugs (layout, padding, resize mode) drop it below 0.99.
+#       own XNNPACK and built-in kernels already differ by 4.6e-4 there); zoo models <= 2e-5;
+#       1 - cosine <= 2.2e-9; keypoints <= 0.015 px. Tolerance ~2.5x the worst relative error.
+# fp16  MNN FP16 weights. Trained weights (GluonCV simple_pose_resnet18 via MXNet->ONNX): max rel
+#       9.6e-6, 1 - cosine 5e-11, 0 px. Small random-init nets: max rel <= 1.4e-3. Random-init zoo
+#       models are ill-conditioned (max rel up to 0.1, 1 - cosine up to 4.8e-3, coords moving 25 px),
+#       so for a zoo name converted without --weights the FP16 check is informative only.
+#       Cosine is the main guard: converter bugs (layout, padding, resize mode) drop it below 0.99.
 TOLERANCES: dict[str, Tolerance] = {
     "fp32": Tolerance(rtol=1e-3, atol=1e-5, min_cosine=0.99999, max_px=0.05),
-    "fp16": Tolerance(rtol=1e-1, atol=1e-4, min_cosine=0.995, max_px=2.0),
+    "fp16": Tolerance(rtol=2e-2, atol=1e-4, min_cosine=0.999, max_px=1.0),
 }
 
 POSE_ROLES = ("coords", "heatmaps", "landmarks")
@@ -180,19 +181,25 @@ def keypoints_px(role: str, array: np.ndarray, spec: ModelSpec) -> np.ndarray | 
     return None
 
 
-def _heatmap_flip_explained(ref: np.ndarray, cand: np.ndarray, spec: ModelSpec, err: float) -> np.ndarray:
-    """(M, K) True where the argmax moved between peaks whose reference gap is within the numeric error.
+def _heatmap_flip_explained(ref: np.ndarray, cand: np.ndarray, spec: ModelSpec, allowed: float) -> np.ndarray:
+    """(M, K) True where the argmax swapped between two peaks that tie within the allowed error.
 
-    Two near-equal peaks can swap places under any rounding; that is not a conversion fault.
+    Two peaks closer than the tolerance in both artifacts may swap places under any rounding;
+    that is not a conversion fault. A real move (one peak gone, another risen) is not a tie.
     """
     maps_r = ref if spec.layout == "NCHW" else ref.transpose(0, 3, 1, 2)
     maps_c = cand if spec.layout == "NCHW" else cand.transpose(0, 3, 1, 2)
     n, k = maps_r.shape[:2]
     flat_r = maps_r.reshape(n, k, -1).astype(np.float64)
-    flat_c = maps_c.reshape(n, k, -1)
-    idx_c = flat_c.argmax(-1)
-    gap = flat_r.max(-1) - np.take_along_axis(flat_r, idx_c[..., None], -1)[..., 0]
-    return gap <= 2.0 * err + 1e-12
+    flat_c = maps_c.reshape(n, k, -1).astype(np.float64)
+    idx_r, idx_c = flat_r.argmax(-1), flat_c.argmax(-1)
+
+    def at(flat, idx):
+        return np.take_along_axis(flat, idx[..., None], -1)[..., 0]
+
+    gap_r = at(flat_r, idx_r) - at(flat_r, idx_c)
+    gap_c = at(flat_c, idx_c) - at(flat_c, idx_r)
+    return (gap_r <= allowed) & (gap_c <= allowed)
 
 
 def _cosines(ref: np.ndarray, cand: np.ndarray) -> float:
@@ -239,7 +246,7 @@ def compare(ref_sets: Sequence[Mapping[str, np.ndarray]], cand_sets: Sequence[Ma
         allowed = tolerance.allowed_abs(scale) if np.isfinite(scale) else float("inf")
         px = None
         if spec is not None and role in POSE_ROLES and not failures:
-            px = _keypoint_displacement(role, refs, cands, spec, max_abs)
+            px = _keypoint_displacement(role, refs, cands, spec, allowed)
         if not failures and max_abs > tolerance.atol:  # below atol every difference is noise
             if max_abs > allowed:
                 failures.append(f"max abs error {max_abs:.3g} > allowed {allowed:.3g} "
@@ -254,7 +261,7 @@ def compare(ref_sets: Sequence[Mapping[str, np.ndarray]], cand_sets: Sequence[Ma
     return results
 
 
-def _keypoint_displacement(role: str, refs, cands, spec: ModelSpec, err: float) -> float | None:
+def _keypoint_displacement(role: str, refs, cands, spec: ModelSpec, allowed: float) -> float | None:
     worst = None
     for r, c in zip(refs, cands):
         kr, kc = keypoints_px(role, r, spec), keypoints_px(role, c, spec)
@@ -262,7 +269,7 @@ def _keypoint_displacement(role: str, refs, cands, spec: ModelSpec, err: float) 
             return None
         d = np.linalg.norm(kr - kc, axis=-1)
         if role == "heatmaps":
-            d = np.where(_heatmap_flip_explained(r, c, spec, err), 0.0, d)
+            d = np.where(_heatmap_flip_explained(r, c, spec, allowed), 0.0, d)
         worst = max(worst or 0.0, float(d.max()) if d.size else 0.0)
     return worst
 

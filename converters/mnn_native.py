@@ -65,7 +65,7 @@ def run_native(tool: str, argv: Sequence[str], *, timeout: float = 900.0) -> Nat
         if isinstance(out, bytes):
             out = out.decode(errors="replace")
         raise ConversionError(
-            f"MNN {tool} did not finish within {timeout:.0f} s and was stopped; "
+            f"MNN {tool} did not finish within {timeout:g} s and was stopped; "
             f"last log line: {_last_line(out)!r}. Raise the timeout or check the model") from None
     text = proc.stdout + proc.stderr
     run = NativeRun(tool, tuple(argv), proc.returncode, text)

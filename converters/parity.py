@@ -15,10 +15,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from edgepose.errors import ConversionError, EdgePoseError, ShapeError
+from edgepose.errors import ConversionError, EdgePoseError
 from edgepose.spec import REQUIRED_ROLES, ModelSpec
 
-from .report import OutputParity, ParityResult, Tolerance
+from .report import OutputParity, Tolerance
 
 log = logging.getLogger(__name__)
 
@@ -292,19 +292,3 @@ def run_sets(runner, sets: Sequence[InputSet], *, what: str) -> list[dict[str, n
                                   f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}{hint}")
             raise err from exc
     return outs
-
-
-def check(reference_outputs: Sequence[Mapping[str, np.ndarray]], candidate, sets: Sequence[InputSet], *,
-          spec: ModelSpec | None, tolerance: Tolerance, precision: str, reference: str,
-          candidate_label: str) -> ParityResult:
-    """Run the candidate on `sets` and compare with the reference's outputs on the same sets."""
-    cand_outputs = run_sets(candidate, sets, what=candidate_label)
-    outputs = compare(reference_outputs, cand_outputs, spec=spec, tolerance=tolerance)
-    return ParityResult(reference=reference, candidate=candidate_label, precision=precision,
-                        tolerance=tolerance, inputs=[s.name for s in sets], outputs=outputs)
-
-
-def check_shapes(feeds_shape: Mapping[str, Sequence[int]]) -> None:
-    for name, shape in feeds_shape.items():
-        if any((not isinstance(d, int)) or d <= 0 for d in shape):
-            raise ShapeError(f"input {name!r} has an unresolved shape {tuple(shape)}; pass input_shape / --input-shape")

@@ -8,6 +8,7 @@ with its own build function, runner kind and precision; `plan_stages` is where t
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -23,7 +24,7 @@ from edgepose.spec import ModelSpec, REQUIRED_ROLES
 from . import parity as parity_mod
 from . import stages as st
 from .metadata import METADATA_KEY, artifact_spec, resolve_spec, tool_versions
-from .report import ConversionReport, StageResult, Tolerance
+from .report import ConversionReport, ParityResult, StageResult, Tolerance
 from .runtimes import named_outputs, open_runner
 from .sources import Source, resolve_source
 
@@ -82,7 +83,7 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
             fp16: bool = False, dynamic_batch: bool = True, simplify: bool = True, strict: bool = True,
             images: Sequence[Any] | None = None, opset: int = st.DEFAULT_OPSET, timeout: float = 900.0,
             tolerances: Mapping[str, Tolerance] | None = None, progress: bool = False,
-            seed: int = 0) -> ConversionReport:
+            seed: int = 0, extra_stages: Sequence[Stage] = ()) -> ConversionReport:
     """Convert a model to deployable files, checking each step's numbers; returns the report.
 
     source        .onnx / .tflite / TorchScript file, MXNet <name>-symbol.json (with params=),
@@ -95,6 +96,9 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
     images        photos for the parity check (default: a cached pinned photo if there is one).
     strict        a parity failure raises ParityError (the report is saved first); False keeps the
                   artifact and records a warning.
+    tolerances    per-precision Tolerance overrides (and the tolerance of a new precision).
+    extra_stages  Stages appended to the plan (e.g. INT8); `filename` may use "{stem}", `parent`
+                  names an earlier artifact: source, onnx, sim, mnn, mnn_fp16 or an extra stage's key.
     """
     opts = Options(fp16=fp16, dynamic_batch=dynamic_batch, simplify=simplify, strict=strict, opset=opset,
                    timeout=timeout, input_shape=tuple(int(d) for d in input_shape) if input_shape else None,
@@ -102,7 +106,8 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
     src = resolve_source(source, weights=weights, params=params, name=name)
     the_spec = resolve_spec(spec=spec, preset=preset, fallback=src.spec, overrides=meta)
     out_dir = _output_dir(output_dir, src)
-    plan = plan_stages(src, opts)
+    plan = plan_stages(src, opts) + [_with_stem(s, src.stem) for s in extra_stages]
+    _check_plan(plan)
     report = ConversionReport(source=src.label, output_dir=out_dir, stem=src.stem, strict=strict)
     report.report_path = out_dir / f"{src.stem}.report.json"
     _refuse_overwrites(src, out_dir, [s.filename for s in plan] + [report.report_path.name], images or ())
@@ -152,6 +157,19 @@ def plan_stages(src: Source, opts: Options) -> list[Stage]:
     else:
         raise ConversionError(f"no conversion plan for a {src.kind} source")
     return plan
+
+
+def _with_stem(stage: Stage, stem: str) -> Stage:
+    return dataclasses.replace(stage, filename=stage.filename.format(stem=stem))
+
+
+def _check_plan(plan: Sequence[Stage]) -> None:
+    keys = {"source"}
+    for stage in plan:
+        if stage.parent not in keys:
+            raise ValueError(f"stage {stage.name!r} reads artifact {stage.parent!r}, which no earlier stage "
+                             f"writes (available: {sorted(keys)})")
+        keys.add(stage.key)
 
 
 # --- stage builders ---------------------------------------------------------------------------------
@@ -317,7 +335,7 @@ class _Run:
         if parent.outputs is None:
             parent.outputs = parity_mod.run_sets(parent.runner, self.sets, what=parent.label)
         tol = parity_mod.tolerance_for(stage.precision, self.opts.tolerances)
-        result.parity = parity_mod.ParityResult(
+        result.parity = ParityResult(
             reference=parent.label, candidate=name, precision=stage.precision, tolerance=tol,
             inputs=[s.name for s in self.sets],
             outputs=parity_mod.compare(parent.outputs, outputs, spec=self.spec, tolerance=tol))

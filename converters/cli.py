@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from typing import Any
+
+from edgepose.spec import HEAD_TYPES
 
 SPEC_FLAGS = ("head", "num_keypoints", "input_size", "layout", "color", "mean", "std", "spec_name",
               "bbox_padding", "input_name")
@@ -43,11 +46,11 @@ def _triple(text: str) -> tuple[float, float, float]:
 
 
 def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
+    parser.description = textwrap.fill(
         "Convert a model to simplified ONNX and MNN (FP32, and FP16 weights with --fp16), embedding the model "
         "card in every file and checking after each stage, with the real runtimes, that the outputs still "
         "match. Files: <stem>.onnx (PyTorch/MXNet sources), <stem>.sim.onnx, <stem>.mnn, <stem>.fp16.mnn, "
-        "<stem>.report.json. A stage beyond tolerance stops the conversion (exit 1) unless --no-strict.")
+        "<stem>.report.json. A stage beyond tolerance stops the conversion (exit 1) unless --no-strict.", 78)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = ("examples:\n"
                      "  edgepose convert model.onnx --fp16\n"
@@ -56,7 +59,7 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
                      "  edgepose convert net.pt --input-shape 1,3,256,192 --meta card.json\n"
                      "  edgepose convert x-symbol.json --params x-0000.params --input-shape 1,3,256,192")
     parser.add_argument("source", help="an .onnx, .tflite or TorchScript (.pt/.pth/.ts) file, an MXNet "
-                                       "<name>-symbol.json, or a model-zoo name")
+                                       "<name>-symbol.json, or a model-zoo name (edgepose.models.list_models())")
     io = parser.add_argument_group("input and output")
     io.add_argument("-o", "--output-dir", help="directory for the artifacts (default: beside the source file, "
                                                "or the current directory for a zoo name)")
@@ -83,9 +86,10 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--no-photo", action="store_true", help="parity on random inputs only")
     meta = parser.add_argument_group("model card (metadata embedded in every artifact)")
     meta.add_argument("--meta", metavar="CARD.JSON", help="model card JSON (as ModelSpec.to_json writes)")
-    meta.add_argument("--preset", metavar="NAME", help="metadata of a known external model, e.g. blazepose_full")
-    meta.add_argument("--head", choices=("regression", "integral", "heatmap", "simdr", "landmarks"),
-                      help="head type (overrides the card)")
+    meta.add_argument("--preset", metavar="NAME", help="metadata of a known external model: "
+                                                       f"{', '.join(_preset_names())}")
+    meta.add_argument("--head", choices=HEAD_TYPES,
+                      help="head type; this and the flags below override single fields of the card")
     meta.add_argument("--num-keypoints", type=int, metavar="K", help="number of keypoints")
     meta.add_argument("--input-size", type=_size, metavar="W,H", help="network input width,height in pixels")
     meta.add_argument("--layout", choices=("NCHW", "NHWC"), help="input layout")
@@ -93,11 +97,19 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     meta.add_argument("--mean", type=_triple, metavar="R,G,B", help="per-channel mean in 0..255 units")
     meta.add_argument("--std", type=_triple, metavar="R,G,B", help="per-channel std in 0..255 units")
     meta.add_argument("--spec-name", metavar="NAME", help="model name stored in the card")
-    meta.add_argument("--bbox-padding", type=float, help="person-box enlargement before cropping (e.g. 1.25)")
-    meta.add_argument("--input-name", help="the image input's tensor name")
+    meta.add_argument("--bbox-padding", type=float, metavar="F", help="person-box enlargement before cropping (e.g. 1.25)")
+    meta.add_argument("--input-name", metavar="NAME", help="the image input's tensor name")
     out = parser.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _preset_names() -> list[str]:
+    try:
+        from edgepose.presets import list_presets
+    except ImportError:
+        return ["blazepose_full"]
+    return list_presets()
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

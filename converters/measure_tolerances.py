@@ -31,6 +31,8 @@ PRESET_OF = {"pose_landmark_full": "blazepose_full", "hand_landmark_full": "hand
 
 
 def measure(out_dir: Path, zoo: list[str], tflite: list[str]) -> list[dict]:
+    import torch
+
     from edgepose import assets
     from edgepose import models as zoo_mod
 
@@ -50,6 +52,7 @@ def measure(out_dir: Path, zoo: list[str], tflite: list[str]) -> list[dict]:
                                                          mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)))
             name = "simple_pose_r18 (mx)"
         elif kind == "zoo":
+            torch.manual_seed(0)
             module = zoo_mod.create_model(name)  # random init, BN statistics calibrated on noise
             report = convert(module, output_dir=out_dir, spec=zoo_mod.get_spec(name), name=name, fp16=True,
                              strict=False, images=photos, tolerances=_OPEN)

@@ -105,9 +105,9 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
                    tolerances=dict(tolerances or {}), seed=seed)
     src = resolve_source(source, weights=weights, params=params, name=name)
     the_spec = resolve_spec(spec=spec, preset=preset, fallback=src.spec, overrides=meta)
-    out_dir = _output_dir(output_dir, src)
     plan = plan_stages(src, opts) + [_with_stem(s, src.stem) for s in extra_stages]
     _check_plan(plan)
+    out_dir = _output_dir(output_dir, src)
     report = ConversionReport(source=src.label, output_dir=out_dir, stem=src.stem, strict=strict)
     report.report_path = out_dir / f"{src.stem}.report.json"
     _refuse_overwrites(src, out_dir, [s.filename for s in plan] + [report.report_path.name], images or ())
@@ -118,8 +118,7 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
     except EdgePoseError as exc:
         report.error = f"{type(exc).__name__}: {exc}"
         _save_report(report)
-        if isinstance(exc, ParityError):
-            exc.report = report  # type: ignore[attr-defined]
+        exc.report = report  # type: ignore[attr-defined]  # the figures so far, for the CLI and callers
         raise
     _save_report(report)
     return report
@@ -176,8 +175,9 @@ def _check_plan(plan: Sequence[Stage]) -> None:
 def _build_torch_onnx(opts: Options):
     def build(parent: Artifact, dst: Path, spec: ModelSpec | None) -> Mapping[str, Any]:
         runner = parent.runner
-        shape = runner.inputs[0].shape
-        return st.torch_to_onnx(parent.target, dst, input_shape=(1, *shape[1:]), input_name=runner.input_names[0],
+        shape = runner.inputs[0].shape  # the parity shape: batch 2 if dynamic, else the requested batch
+        batch = 1 if opts.dynamic_batch else shape[0]
+        return st.torch_to_onnx(parent.target, dst, input_shape=(batch, *shape[1:]), input_name=runner.input_names[0],
                                 output_names=runner.output_names, opset=opts.opset,
                                 dynamic_batch=opts.dynamic_batch, spec=spec)
     return build
@@ -312,7 +312,7 @@ class _Run:
             os.replace(pending, final)
             result.artifact = final
             if stage.kind == "mnn":
-                result.details["ops"] = _mnn_op_total(final)
+                result.details["ops"] = _mnn_ops(final)
             self.artifacts[stage.key] = Artifact(stage.key, stage.kind, final, final.name, runner, outputs,
                                                  tools=(*parent.tools, *stage.tools))
         except EdgePoseError:
@@ -514,7 +514,7 @@ def _fixed_shapes(graph_shapes: Mapping[str, Sequence[Any]], opts: Options,
     return out or None
 
 
-def _mnn_op_total(path: Path) -> dict[str, int] | None:
+def _mnn_ops(path: Path) -> dict[str, int] | None:
     from .info import mnn_op_counts
 
     try:

@@ -110,11 +110,11 @@ def test_static_batch_and_no_simplify(tmp_path):
     from nets import deeppose_spec, tiny_deeppose
 
     report = convert(tiny_deeppose(), output_dir=tmp_path, spec=deeppose_spec(), name="s",
-                     dynamic_batch=False, simplify=False, images=[])
+                     dynamic_batch=False, simplify=False, images=[], input_shape=(3, 3, 128, 96))
     assert [s.name for s in report.stages] == ["torch->onnx", "onnx->mnn"]
     model = onnx.load(str(tmp_path / "s.onnx"))
-    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
-    assert report.stage("onnx->mnn").parity.inputs[0] == "random(batch 1)"
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 3
+    assert report.stage("onnx->mnn").parity.inputs[0] == "random(batch 3)"
 
 
 def test_torch_module_without_spec_needs_an_input_shape(tmp_path):

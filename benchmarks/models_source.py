@@ -206,6 +206,7 @@ def _convert_with_pipeline(name: str, onnx_path: Path, mnn_paths: dict[str, Path
         return False
     for dst, src in made.items():
         src.replace(dst)
+    (out_dir / f"{name}.onnx").unlink(missing_ok=True)  # the unsimplified export; its report.json stays
     return True
 
 

@@ -5,8 +5,10 @@ different load. The normalised figure (see edgepose.benchmarks.reference) divide
 to first order, so a committed baseline (benchmarks/baselines/normalised.json) still flags a
 real slowdown elsewhere. Comparisons are by key "model|variant".
 
-Verdicts: ok, faster, slower (a failure), warn (slower but the measurement was too noisy, or
-lenient mode), new (no baseline entry).
+Verdicts: ok, faster, new (no baseline entry), slower (a failure), warn (slower than the
+threshold but the run itself was noisy). A slowdown beyond the threshold fails when the run
+was stable (IQR/median <= 10 %); a noisy run fails only beyond twice the threshold, and in
+lenient (quick/CI) mode not at all.
 """
 from __future__ import annotations
 
@@ -84,9 +86,10 @@ def judge(current: float, spread: float, baseline: float | None, *, threshold: f
         return "new", None
     change = current / baseline - 1.0
     if change > threshold:
-        if lenient and spread > stable_spread:
-            return "warn", change
-        return "slower", change
+        stable = spread <= stable_spread
+        if stable or (not lenient and change > 2 * threshold):
+            return "slower", change
+        return "warn", change
     if change < -threshold:
         return "faster", change
     return "ok", change

@@ -1,8 +1,9 @@
 """Regression check: each model x variant's normalised time against the committed baseline.
 
 Normalised = model time / reference-workload time in the same round (median over rounds), so a
-baseline saved on another machine still means something. Full runs fail beyond +30 %; quick
-(CI) runs fail only beyond +100 % and only when the run itself was stable, otherwise they warn.
+baseline saved on another machine still means something. Full runs fail beyond +30 % when the
+run was stable (IQR/median <= 10 %) and beyond +60 % when it was not; quick (CI) runs fail only
+beyond +100 % and only when the run itself was stable, otherwise they warn.
 Save a baseline with `pytest benchmarks/ --bench-save-baseline` (see benchmarks/README.md).
 """
 from __future__ import annotations

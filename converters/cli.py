@@ -55,7 +55,7 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("examples:\n"
                      "  edgepose convert model.onnx --fp16\n"
                      "  edgepose convert pose_landmark_full.tflite --preset blazepose_full --fp16 -o out/\n"
-                     "  edgepose convert deeppose_shufflenetv2 --weights best.pth --fp16\n"
+                     "  edgepose convert deeppose --weights best.pth --fp16\n"
                      "  edgepose convert net.pt --input-shape 1,3,256,192 --meta card.json\n"
                      "  edgepose convert x-symbol.json --params x-0000.params --input-shape 1,3,256,192")
     parser.add_argument("source", help="an .onnx, .tflite or TorchScript (.pt/.pth/.ts) file, an MXNet "

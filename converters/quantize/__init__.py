@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from .api import DEFAULT_THRESHOLD_PX_256, ENGINES, Int8Options, quantize_int8
 from .calibration import CalibrationSet, load_calibration
+from .bench import format_table_c, int8_variants, table_c_rows
+from .cli import add_int8_arguments, check_int8_args, fp32_artifacts_from_report, quantize_from_args
 from .report import EngineResult, Int8Report
 
 __all__ = ["DEFAULT_THRESHOLD_PX_256", "ENGINES", "CalibrationSet", "EngineResult", "Int8Options", "Int8Report",
-           "load_calibration", "quantize_int8"]
+           "add_int8_arguments", "check_int8_args", "format_table_c", "fp32_artifacts_from_report", "int8_variants",
+           "load_calibration", "quantize_from_args", "quantize_int8", "table_c_rows"]

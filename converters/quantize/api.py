@@ -58,6 +58,7 @@ class Int8Options:
     mnn_method: str = mnn_engine.DEFAULT_METHOD
     mnn_weight_method: str = "MAX_ABS"
     ort_method: str = ort_engine.DEFAULT_METHOD
+    ort_activations: str = ort_engine.DEFAULT_ACTIVATIONS
     calib_count: int | None = None
     holdout: str | Path | None = None
     keep_float: tuple[str, ...] = ()
@@ -245,7 +246,8 @@ def _mnn(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec,
     result.layers = result.details.pop("layers", [])
     result.artifact = dst
     if opts.layer_report and method == "EMA":
-        result.notes.append("MNN's per-layer debug exists only for KL/ADMM; use --mnn-method KL or ADMM for it")
+        result.notes.append("per-layer list: FP32 vs INT8 cosine of the conv outputs EMA kept the names of "
+                            "(MNN's own per-layer debug exists only for KL/ADMM)")
 
 
 def _ort(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec, cal: CalibrationSet,
@@ -253,24 +255,29 @@ def _ort(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec,
     if "onnx" in files:
         src = files["onnx"]
     elif "tflite" in files:
-        from .tflite_onnx import tflite_to_onnx
+        from .tflite_onnx import reusable, tflite_to_onnx
 
         src = out_dir / f"{stem}.onnx"
+        if src.exists() and not reusable(src, files["tflite"]):
+            raise ConversionError(f"{src} exists and is not an ONNX copy of {files['tflite'].name}; "
+                                  "remove it or pass an ONNX file as the FP32 artifact")
         if src.exists():
-            raise ConversionError(f"{src} exists; remove it or pass the ONNX file as the FP32 artifact")
-        probe = cal.tensors(spec.replace(layout="NHWC"))[:1]
-        result.details["tflite_to_onnx"] = tflite_to_onnx(files["tflite"], src, spec, probe=probe)
+            result.details["tflite_to_onnx"] = {"tool": "tflite2onnx", "reused": src.name}
+        else:
+            probe = cal.tensors(spec.replace(layout="NHWC"))[:1]
+            result.details["tflite_to_onnx"] = tflite_to_onnx(files["tflite"], src, spec, probe=probe)
     else:
         raise ConversionError("ONNX Runtime INT8 needs an FP32 .onnx (or the .tflite source to convert)")
     result.fp32_artifact = src
     ospec = _spec_for(src, spec)
     method = ort_engine.check_method(opts.ort_method)
     int8_spec = _int8_spec(ospec, "onnxruntime", src, cal,
-                           {"method": method, "format": "QDQ", "activations": "int8", "weights": "int8 per-channel",
+                           {"method": method, "format": "QDQ", "activations": opts.ort_activations,
+                            "weights": "int8 per-channel",
                             "keep_float": list(opts.keep_float)})
     dst = out_dir / f"{stem}.int8.onnx"
     details = ort_engine.quantize(src, dst, cal, ospec, int8_spec, method=method, keep_float=opts.keep_float,
-                                  debug=opts.layer_report)
+                                  activations=opts.ort_activations, debug=opts.layer_report)
     result.layers = details.pop("layers", [])
     result.details.update(details)
     result.artifact = dst

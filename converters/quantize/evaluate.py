@@ -6,6 +6,10 @@ are decoded by the runtime's own decoder. Errors are reported at the network inp
 PCK@0.05: the share of keypoints whose INT8 position lies within 5% of the box's longer side
 of the FP32 position, measured in image pixels.
 
+Models with a presence output (MediaPipe's hand/pose flag) are scored on the samples where the
+FP32 model reports presence >= 0.5, the ones an application keeps; the all-sample figures are
+reported beside them (`all_mean_px_256`).
+
 Speed: one thread, the two models timed in alternating blocks (AB, BA, AB, ...) so drift
 and neighbours' load hit both alike; medians of per-call times and of per-round ratios.
 """
@@ -24,6 +28,7 @@ from edgepose.spec import ModelSpec
 from .calibration import CalibrationSet
 
 PCK_FRACTION = 0.05
+PRESENCE_MIN = 0.5
 
 
 @dataclass
@@ -36,6 +41,10 @@ class Accuracy:
     max_px_256: float
     pck: float
     worst_sample: str
+    all_samples: int = 0
+    all_mean_px_256: float = 0.0
+    all_max_px_256: float = 0.0
+    gate: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,34 +64,45 @@ class Speed:
         return asdict(self)
 
 
-def keypoints(backend, spec: ModelSpec, tensors: np.ndarray) -> np.ndarray:
-    """(N, K, 2) keypoints in input pixels, one sample per run (batch-1 graphs work too)."""
+def keypoints(backend, spec: ModelSpec, tensors: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(N, K, 2) keypoints in input pixels and (N,) presence (None without that output), one run per sample."""
     name = spec.input_name or backend.input_names[0]
     roles = dict(spec.outputs) or {"landmarks" if spec.head == "landmarks" else
                                    "heatmaps" if spec.head == "heatmap" else "coords": backend.output_names[0]}
-    out = []
+    out, presence = [], []
     for i in range(len(tensors)):
         raw = backend.run({name: tensors[i:i + 1]})
-        xy, _, _ = decode(spec, {role: raw[n] for role, n in roles.items()})
+        xy, _, extras = decode(spec, {role: raw[n] for role, n in roles.items()})
         out.append(xy[0])
-    return np.stack(out)
+        if "presence" in extras:
+            presence.append(float(np.asarray(extras["presence"]).ravel()[0]))
+    return np.stack(out), (np.array(presence) if len(presence) == len(out) else None)
 
 
 def accuracy(fp32, int8, spec: ModelSpec, holdout: CalibrationSet) -> Accuracy:
     """INT8 vs FP32 keypoints on the held-out crops (backends, or paths opened with one thread)."""
     fp32, int8 = _open(fp32), _open(int8)
     tensors = holdout.tensors(spec)
-    a, b = keypoints(fp32, spec, tensors), keypoints(int8, spec, tensors)
-    dist = np.linalg.norm(a - b, axis=-1)  # (N, K) input pixels
+    (a, presence), (b, _) = keypoints(fp32, spec, tensors), keypoints(int8, spec, tensors)
+    all_dist = np.linalg.norm(a - b, axis=-1)  # (N, K) input pixels
     scale_256 = 256.0 / max(spec.input_size)
+    keep = np.ones(len(all_dist), bool)
+    gate = "none"
+    if presence is not None and (presence >= PRESENCE_MIN).any():
+        keep = presence >= PRESENCE_MIN
+        gate = f"FP32 presence >= {PRESENCE_MIN}"
+    dist = all_dist[keep]
     # Input pixels -> image pixels: divide by the crop's scale (the matrix's x scale; no rotation).
     to_image = 1.0 / np.abs(holdout.matrices[:, 0, 0]) if holdout.matrices is not None else np.ones(len(dist))
     limits = np.array([PCK_FRACTION * _box_side(b, holdout, i) for i, b in enumerate(holdout.boxes)])
-    correct = dist * to_image[:, None] <= limits[:, None]
+    correct = (all_dist * to_image[:, None] <= limits[:, None])[keep]
+    kept_names = [n for n, k in zip(holdout.names, keep) if k]
     worst = int(np.argmax(dist.mean(axis=1)))
     return Accuracy(samples=len(dist), keypoints=int(dist.size), mean_px=float(dist.mean()), max_px=float(dist.max()),
                     mean_px_256=float(dist.mean() * scale_256), max_px_256=float(dist.max() * scale_256),
-                    pck=float(correct.mean()), worst_sample=holdout.names[worst])
+                    pck=float(correct.mean()), worst_sample=kept_names[worst], all_samples=len(all_dist),
+                    all_mean_px_256=float(all_dist.mean() * scale_256),
+                    all_max_px_256=float(all_dist.max() * scale_256), gate=gate)
 
 
 def _box_side(box, holdout: CalibrationSet, i: int) -> float:

@@ -170,6 +170,45 @@ def parse_debug(log_text: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["cosine"])
 
 
+def layer_cosines(fp32: Path, int8: Path, tensors: np.ndarray, *, input_name: str | None, layout: str) -> list[dict[str, Any]]:
+    """Cosine of FP32 vs INT8 conv outputs, for the conv tensors both files still name, worst first.
+
+    MNN's own per-layer debug exists only for KL/ADMM; EMA re-saves the graph and renames most
+    tensors, so this covers the ones that kept their names (enough to see where it diverges).
+    """
+    from edgepose._native import import_mnn, quiet_native_stdout
+
+    MNN = import_mnn()
+    F, nn = MNN.expr, MNN.nn
+    graph = F.load_as_list(str(fp32))
+    convs = [v.name for v in graph if v.op_type in _CONV_OPS]
+    input_name = input_name or next(v.name for v in graph if v.op_type == "Input")
+    kept = {v.name for v in F.load_as_list(str(int8))}
+    names = [c for c in convs if c in kept]
+    if not names:
+        return []
+    with quiet_native_stdout():
+        rt = nn.create_runtime_manager(({"backend": "CPU", "numThread": 1, "precision": "high"},))
+    fmt = F.NHWC if layout == "NHWC" else F.NCHW
+    sums: dict[str, list[float]] = {n: [] for n in names}
+    modules = [nn.load_module_from_file(str(p), [input_name], names, runtime_manager=rt) for p in (fp32, int8)]
+    for i in range(len(tensors)):
+        x = np.ascontiguousarray(tensors[i:i + 1], np.float32)
+        outs = []
+        for module in modules:
+            vals = []
+            for v in module.forward([F.const(x, list(x.shape), fmt)]):
+                if v.data_format == F.NC4HW4:
+                    v = F.convert(v, F.NCHW)
+                vals.append(np.array(v.read(), np.float64).ravel())
+            outs.append(vals)
+        for name, a, b in zip(names, *outs):
+            denom = np.linalg.norm(a) * np.linalg.norm(b)
+            sums[name].append(float(a @ b / denom) if denom > 0 else 1.0)
+    rows = [{"layer": n, "cosine": float(np.mean(v)), "source": "fp32-vs-int8 outputs"} for n, v in sums.items()]
+    return sorted(rows, key=lambda r: r["cosine"])
+
+
 def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8_spec: ModelSpec, *,
              method: str = DEFAULT_METHOD, weight_method: str = "MAX_ABS", keep_float: Sequence[str] = (),
              debug: bool = False, timeout: float = 1800.0) -> dict[str, Any]:
@@ -195,6 +234,9 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
                                   f"log ends: {run.log.strip().splitlines()[-1:]}")
         _restamp(raw, dst, int8_spec, probe=calib.tensors(spec)[:1], input_name=spec.input_name)
     layers = parse_debug(run.log) if debug else []
+    if debug and not layers:
+        layers = layer_cosines(fp32, dst, calib.tensors(spec)[:4], input_name=spec.input_name,
+                               layout=spec.layout)
     return {"method": method, "weight_method": weight_method, "keep_float": skip, "seconds": time.perf_counter() - t0,
             "preprocessing_max_diff": prep_diff, "config": {k: v for k, v in config.items() if k != "path"},
             "layers": layers, "per_channel_weights": method != "EMA",

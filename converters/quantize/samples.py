@@ -40,7 +40,7 @@ HAND_BOXES: dict[str, tuple[tuple[float, float, float, float], ...]] = {
 KINDS = {"person": PERSON_BOXES, "hand": HAND_BOXES}
 
 # Augmentation per box: mirror x scale x shift (fractions of the box size).
-SCALES = {"person": (0.9, 1.0, 1.15), "hand": (1.0, 1.3, 1.7)}
+SCALES = {"person": (0.9, 1.0, 1.15), "hand": (0.85, 1.0, 1.15)}
 SHIFTS = ((0.0, 0.0), (0.06, 0.0), (0.0, -0.06))
 
 

@@ -69,10 +69,33 @@ def tflite_to_onnx(src: Path, dst: Path, spec: ModelSpec | None, *, probe: np.nd
             tool_log.setLevel(level)
         model = onnx.load(str(part))
         if spec is not None:
-            embed_in_onnx(model, spec.replace(layout="NCHW"))
+            embed_in_onnx(model, onnx_spec(spec, src))
         onnx.save(model, str(part))
         worst = check_against_tflite(src, part, probe)
     return {"tool": "tflite2onnx", "max_rel_error": worst}
+
+
+def onnx_spec(spec: ModelSpec, src: Path) -> ModelSpec:
+    """The card of the ONNX copy: NCHW, with the TFLite file it came from."""
+    from ..metadata import sha256_of, tool_versions
+
+    return spec.replace(layout="NCHW").with_provenance(
+        stage="tflite->onnx", precision="fp32", parent=src.name, parent_sha256=sha256_of(src),
+        tools=tool_versions("onnx", "tflite2onnx"))
+
+
+def reusable(onnx_path: Path, src: Path) -> bool:
+    """True if `onnx_path` is this module's ONNX copy of exactly `src` (same sha256)."""
+    import onnx
+
+    from ..metadata import sha256_of, spec_from_onnx
+
+    try:
+        spec = spec_from_onnx(onnx.load(str(onnx_path), load_external_data=False))
+    except Exception:  # noqa: BLE001 - unreadable or foreign file: not reusable
+        return False
+    return bool(spec and spec.provenance.get("stage") == "tflite->onnx"
+                and spec.provenance.get("parent_sha256") == sha256_of(src))
 
 
 def check_against_tflite(tflite: Path, onnx_path: Path, probe: np.ndarray | None) -> float:

@@ -1,0 +1,133 @@
+"""INT8 flags for `edgepose convert` and the call that runs them after the FP32 conversion.
+
+    edgepose convert model.onnx --int8 --calib photos/ [--engine mnn|onnxruntime|both]
+                                [--method EMA|KL|ADMM|minmax|entropy|percentile] [--calib-count N]
+
+The converter CLI adds the flags with `add_int8_arguments(parser)`, checks them before
+converting with `check_int8_args(args)`, and after a successful FP32 conversion calls
+`quantize_from_args(args, fp32_artifacts_from_report(report, args.source))`.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Mapping
+
+from edgepose.errors import CalibrationError, ConversionError
+from edgepose.spec import ModelSpec
+
+from . import mnn_engine, ort_engine
+from .api import DEFAULT_THRESHOLD_PX_256, Int8Options, Int8Report, quantize_int8
+from .calibration import PINNED_PREFIX
+
+_MNN = {m.lower(): m for m in mnn_engine.FEATURE_METHODS}
+_ORT = {m: m for m in ort_engine.METHODS}
+
+
+def add_int8_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group(
+        "INT8 quantisation",
+        "calibrate on photos cropped exactly as the Predictor crops them; check keypoints against FP32 on "
+        "held-out photos and time both (1 thread); write <stem>.int8.mnn / <stem>.int8.onnx and <stem>.int8.json")
+    g.add_argument("--int8", action="store_true", help="also write INT8 files (needs --calib)")
+    g.add_argument("--calib", metavar="DIR", help="folder of calibration images (+ optional boxes.json: "
+                   '{"img.jpg": [[x1, y1, x2, y2], ...]}), or pinned:person / pinned:hand (the pinned photos)')
+    g.add_argument("--engine", default="both", choices=("mnn", "onnxruntime", "ort", "both"),
+                   help="which runtime's INT8 to produce (default both)")
+    g.add_argument("--method", action="append", default=None, metavar="NAME",
+                   help="calibration method, routed by name: MNN EMA (default) | KL | ADMM; ONNX Runtime "
+                        "minmax (default) | entropy | percentile (repeatable, one per engine)")
+    g.add_argument("--weight-method", default="MAX_ABS", type=str.upper, choices=mnn_engine.WEIGHT_METHODS,
+                   help="MNN weight quantisation (default MAX_ABS)")
+    g.add_argument("--ort-activations", default=ort_engine.DEFAULT_ACTIVATIONS, choices=ort_engine.ACTIVATIONS,
+                   help="ONNX Runtime activation type: uint8 (U8S8, default, fastest here) or int8 (S8S8)")
+    g.add_argument("--calib-count", type=int, metavar="N",
+                   help="calibration samples to use, spread over the set (default: up to 32); more than the "
+                        "folder gives is an error")
+    g.add_argument("--int8-holdout", metavar="DIR", help="photos for the accuracy check (default: every 5th "
+                   "calibration image is held out; for pinned:* the held-out pinned photo)")
+    g.add_argument("--keep-float", action="append", default=None, metavar="LAYER",
+                   help="leave a layer in float: 'first' (first conv), 'head' (last conv before each output) or "
+                        "an op/node name (repeatable)")
+    g.add_argument("--int8-threshold", type=float, default=DEFAULT_THRESHOLD_PX_256, metavar="PX",
+                   help=f"largest mean keypoint error vs FP32, px at 256-pixel input scale "
+                        f"(default {DEFAULT_THRESHOLD_PX_256:g}); above it the conversion fails")
+    g.add_argument("--int8-no-strict", action="store_true", help="keep an INT8 file that misses the threshold")
+    g.add_argument("--layer-report", action="store_true",
+                   help="list the layers that lose most (MNN debug cosine for KL/ADMM; ORT qdq_loss_debug)")
+    g.add_argument("--int8-speed-rounds", type=int, default=12, metavar="N",
+                   help="interleaved timing rounds FP32/INT8 (0 = do not time)")
+
+
+def route_methods(methods) -> dict[str, str]:
+    """--method values -> {"mnn_method": ..., "ort_method": ...}; unknown names list the valid ones."""
+    out: dict[str, str] = {}
+    for raw in methods or ():
+        key = raw.strip().lower()
+        if key in _MNN:
+            out["mnn_method"] = _MNN[key]
+        elif key in _ORT:
+            out["ort_method"] = _ORT[key]
+        else:
+            raise ConversionError(f"unknown --method {raw!r}; MNN: {', '.join(mnn_engine.FEATURE_METHODS)}; "
+                                  f"ONNX Runtime: {', '.join(ort_engine.METHODS)}")
+    return out
+
+
+def options_from_args(args: argparse.Namespace) -> Int8Options:
+    rounds = getattr(args, "int8_speed_rounds", 12)
+    return Int8Options(
+        engines=(args.engine,), mnn_weight_method=args.weight_method, ort_activations=args.ort_activations,
+        calib_count=args.calib_count, holdout=args.int8_holdout, keep_float=tuple(args.keep_float or ()),
+        threshold_px_256=args.int8_threshold, strict=not args.int8_no_strict, layer_report=args.layer_report,
+        speed=rounds > 0, speed_rounds=max(rounds, 1), progress=not getattr(args, "quiet", False),
+        **route_methods(args.method))
+
+
+def check_int8_args(args: argparse.Namespace) -> None:
+    """Fail fast, before the FP32 conversion, on INT8 flags that cannot work."""
+    if not getattr(args, "int8", False):
+        given = [f for f in ("calib", "calib_count", "int8_holdout", "keep_float") if getattr(args, f, None)]
+        if given:
+            raise ConversionError(f"--{given[0].replace('_', '-')} is an INT8 option; add --int8")
+        return
+    if not args.calib:
+        raise CalibrationError("--int8 needs --calib DIR (a folder of photos like the model will see) "
+                               "or --calib pinned:person / pinned:hand")
+    if not args.calib.startswith(PINNED_PREFIX):
+        folder = Path(args.calib)
+        if not folder.is_dir():
+            raise CalibrationError(f"--calib {folder}: " + ("not a folder" if folder.exists() else "does not exist"))
+    options_from_args(args)  # validates methods, counts, threshold
+
+
+def fp32_artifacts_from_report(report, source: str | Path | None = None) -> dict[str, Path]:
+    """{"mnn", "onnx", "tflite"} FP32 files of a ConversionReport (+ the source if it is .tflite/.onnx)."""
+    out: dict[str, Path] = {}
+    for stage in report.stages:
+        if stage.artifact is None or stage.precision != "fp32":
+            continue
+        suffix = stage.artifact.suffix
+        if suffix == ".mnn":
+            out["mnn"] = stage.artifact
+        elif suffix == ".onnx":
+            out["onnx"] = stage.artifact  # the last ONNX stage (the simplified one) wins
+    if source is not None:
+        src = Path(source)
+        if src.suffix == ".tflite" and src.is_file():
+            out["tflite"] = src
+        elif src.suffix == ".onnx" and src.is_file() and "onnx" not in out:
+            out["onnx"] = src
+    return out
+
+
+def quantize_from_args(args: argparse.Namespace, fp32_artifacts: Mapping[str, Any], spec: ModelSpec | None = None,
+                       *, output_dir: str | Path | None = None, stem: str | None = None) -> Int8Report:
+    """Run INT8 as the flags say; returns the report (saved beside the files).
+
+    Raises ParityError (INT8 too inaccurate) or ConversionError (an engine failed) when strict;
+    the exception carries `.report` so the CLI can print the figures first.
+    """
+    check_int8_args(args)
+    return quantize_int8(fp32_artifacts, calib=args.calib, spec=spec, output_dir=output_dir, stem=stem,
+                         options=options_from_args(args))

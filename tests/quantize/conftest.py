@@ -1,0 +1,43 @@
+"""Real models for the INT8 tests: MediaPipe hand_landmark_lite (FP32 MNN via the real converter),
+and one real INT8 conversion (MNN quantiser + ONNX Runtime) shared by the tests that read it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgepose import assets
+from edgepose.presets import get_preset
+
+
+@pytest.fixture(scope="session")
+def hand_tflite() -> Path:
+    return assets.fetch_asset("hand_landmark_lite")
+
+
+@pytest.fixture(scope="session")
+def hand_fp32(tmp_path_factory, hand_tflite) -> dict[str, Path]:
+    """{"mnn": FP32 .mnn with the preset card embedded, "tflite": the source}."""
+    from edgepose.converters.mnn_native import convert_to_mnn
+
+    out = tmp_path_factory.mktemp("hand_fp32") / "hand.mnn"
+    convert_to_mnn(hand_tflite, out, framework="TFLITE", biz_code=get_preset("hand_landmark_lite").to_json())
+    return {"mnn": out, "tflite": hand_tflite}
+
+
+@pytest.fixture(scope="session")
+def hand_predictor(hand_fp32):
+    from edgepose.predictor import Predictor
+
+    return Predictor(hand_fp32["mnn"])
+
+
+@pytest.fixture(scope="session")
+def hand_int8(tmp_path_factory, hand_fp32):
+    """INT8 of hand_landmark_lite with both engines, 8 calibration crops, lenient so both files stay."""
+    from edgepose.converters.quantize import Int8Options, quantize_int8
+
+    out = tmp_path_factory.mktemp("hand_int8")
+    return quantize_int8(hand_fp32, calib="pinned:hand", output_dir=out, stem="hand",
+                         options=Int8Options(engines=("both",), calib_count=8, strict=False, speed_rounds=2,
+                                             progress=False, layer_report=True))

@@ -208,7 +208,7 @@ def _run_engine(engine: str, files: Mapping[str, Path], out_dir: Path, stem: str
             result.speed = interleaved_speed(result.fp32_artifact, result.artifact, hold.tensors(engine_spec),
                                              input_name=engine_spec.input_name, rounds=opts.speed_rounds)
             if result.speed.speedup < SLOW_SPEEDUP:
-                result.notes.append(_why_not_faster(engine, result.speed.speedup))
+                result.notes.append(_why_not_faster(engine, result.speed.speedup, result.details))
         if not ok:
             result.error = (f"mean keypoint error {result.accuracy.mean_px_256:.2f} px at 256 scale "
                             f"> {opts.threshold_px_256:g} (max {result.accuracy.max_px_256:.1f} px, "
@@ -283,10 +283,10 @@ def _ort(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec,
     result.artifact = dst
 
 
-def _why_not_faster(engine: str, speedup: float) -> str:
+def _why_not_faster(engine: str, speedup: float, details: Mapping[str, Any]) -> str:
     from .why import explanation
 
-    return explanation(engine, speedup)
+    return explanation(engine, speedup, details)
 
 
 def _raise_if_failed(report: Int8Report, opts: Int8Options) -> None:

@@ -161,9 +161,37 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
             onnx.save(model, str(part))
         layers = layer_errors(pre, raw, tensors[: min(4, len(tensors))], input_name) if debug else []
     qdq = sum(1 for n in model.graph.node if n.op_type == "QuantizeLinear")
-    return {"method": method, "keep_float": exclude, "per_channel_weights": per_channel, "format": "QDQ",
+    try:
+        profile = optimized_profile(dst)
+    except Exception as exc:  # noqa: BLE001 - diagnostics only
+        profile = {"error": f"{type(exc).__name__}: {exc}"}
+    return {"optimized_graph": profile, "method": method, "keep_float": exclude, "per_channel_weights": per_channel, "format": "QDQ",
             "activation_type": activations, "weight_type": "int8", "quantize_nodes": qdq,
             "seconds": time.perf_counter() - t0, "layers": layers, **details}
+
+
+_FLOAT_COMPUTE = ("Conv", "FusedConv", "ConvTranspose", "Gemm", "FusedGemm", "MatMul", "Add", "Mul")
+
+
+def optimized_profile(int8: Path) -> dict[str, Any]:
+    """Op counts of the graph ONNX Runtime actually runs (after its optimiser): what stayed float."""
+    from collections import Counter
+
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="edgepose-ortopt-") as tmp:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        options.optimized_model_filepath = str(Path(tmp) / "opt.onnx")
+        ort.InferenceSession(str(int8), options, providers=["CPUExecutionProvider"])
+        ops = Counter(n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node)
+    return {"float_compute": {k: v for k, v in ops.items() if k in _FLOAT_COMPUTE},
+            "int8_compute": {k: v for k, v in ops.items() if k.startswith(("QLinear", "QGemm", "MatMulInteger",
+                                                                            "ConvInteger"))},
+            "dequantize": ops.get("DequantizeLinear", 0), "quantize": ops.get("QuantizeLinear", 0),
+            "transpose": ops.get("Transpose", 0)}
 
 
 def layer_errors(fp32: Path, int8: Path, tensors: np.ndarray, input_name: str) -> list[dict[str, Any]]:

@@ -1,34 +1,58 @@
-"""Why an engine's INT8 file is not (much) faster than FP32 here: what was measured, in one place.
+"""Why an engine's INT8 file is not (much) faster than FP32 here: measured facts and per-file evidence.
 
 MNN 3.6.1 (pip wheel) on x86: the wheel is built without MNN's AVX-512 backend (CMake
 `MNN_AVX512` defaults to OFF): its native library has `_AVX_MNNGemmInt8AddBiasScale_16x4_*`
-and SSE int8 kernels but no AVX-512 / VNNI symbols, so int8 convolutions run on AVX2
+and SSE int8 kernels but no AVX-512 / VNNI code, so int8 convolutions run on AVX2
 `vpmaddubsw` kernels while FP32 runs tuned AVX2/FMA kernels (and Winograd for 3x3). Session
 precision (normal / high / low) changes nothing for INT8 (DeepPose: 15.4 / 15.6 / 15.5 ms vs FP32
-12.4 ms). Graphs with many layout ops between convolutions (ShuffleNetV2's channel split and
-shuffle) add int8 <-> float conversions (MNN issue #438 shows the same Int8ToFloat /
-FloatToInt8 overhead eating the gain). Getting VNNI needs MNN built from source with -DMNN_AVX512=ON.
+12.4 ms). Graphs with layout ops between convolutions (ShuffleNetV2's channel split and shuffle)
+add int8 <-> float conversions (MNN issue #438 shows the same Int8ToFloat / FloatToInt8 overhead
+eating the gain). VNNI needs MNN built from source with -DMNN_AVX512=ON.
 
-ONNX Runtime 1.32, QDQ with signed int8 activations (S8S8): residual Adds stay in float, so
-the DequantizeLinear -> Conv -> QuantizeLinear groups next to them are not fused into
-QLinearConv (hand_landmark_lite: 32 QLinearConv, 15 float Conv, 32 Transpose, 93 DQ left) and
-S8S8 is slower than FP32 (0.6-0.9x). With unsigned activations (U8S8, edgepose's default) every
-Conv and Add fuses (47 QLinearConv, 10 QLinearAdd, 5 DQ) and INT8 is faster (DeepPose 1.43x,
-hand_landmark_lite 1.13x). Small depthwise-heavy models gain least: little of their time is in
-the int8 GEMMs.
+ONNX Runtime 1.32: what decides the gain is which ops its optimiser fuses into integer kernels,
+so the note lists the compute ops that stayed float in the optimised graph. Seen here:
+- S8S8 (int8 activations): residual Adds stay float, so the Convs beside them stay
+  DequantizeLinear -> Conv -> QuantizeLinear (hand_landmark_lite: 15 of 47 Convs, 0.6-0.9x);
+  U8S8 (edgepose's default) fuses all of them (47 QLinearConv, 10 QLinearAdd; 1.1-2.1x).
+- ConvTranspose has no integer kernel: SimDR's deconvolutions run in float between Q/DQ (0.7x).
+- int8 QLinearConv runs channels-last: ShuffleNetV2's shuffles keep ~35 extra Transposes
+  (DeepPose 1.46x vs 2.11x for the wider DeepPose-x2, whose convolutions dominate).
 """
 from __future__ import annotations
 
-EXPLANATIONS = {
-    "mnn": ("MNN INT8 is x{speedup:.2f} of FP32 here: the MNN pip wheel has no AVX-512/VNNI int8 kernels "
-            "(built without MNN_AVX512), so INT8 runs AVX2 maddubs kernels against tuned FP32/Winograd "
-            "kernels, plus int8<->float conversions around non-conv ops; precision options do not change it"),
-    "onnxruntime": ("ONNX Runtime INT8 is x{speedup:.2f} of FP32 here: with int8 activations (S8S8) residual "
-                    "Adds stay float and the convs beside them are not fused (use --ort-activations uint8); "
-                    "depthwise-heavy models spend little time in the int8 GEMMs"),
-}
+from typing import Any, Mapping
 
 
-def explanation(engine: str, speedup: float) -> str:
-    text = EXPLANATIONS.get(engine, "{engine} INT8 is x{speedup:.2f} of FP32")
-    return text.format(engine=engine, speedup=speedup)
+def mnn_has_avx512() -> bool:
+    """Whether the installed MNN native library contains AVX-512 code (names carry 'AVX512')."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("_mnncengine")
+    if spec is None or not spec.origin:
+        return False
+    with open(spec.origin, "rb") as fh:
+        return b"AVX512" in fh.read()
+
+
+def explanation(engine: str, speedup: float, details: Mapping[str, Any] | None = None) -> str:
+    details = details or {}
+    if engine == "mnn":
+        kernels = ("has AVX-512 code, so look at the per-op profile" if mnn_has_avx512() else
+                   "has no AVX-512/VNNI int8 kernels (built without MNN_AVX512): INT8 runs AVX2 maddubs kernels "
+                   "against tuned FP32 AVX2/Winograd kernels")
+        return (f"MNN INT8 is x{speedup:.2f} of FP32 here: the installed MNN library {kernels}; int8<->float "
+                "conversions around layout ops add to it; session precision options do not change it")
+    profile = details.get("optimized_graph") or {}
+    floats = profile.get("float_compute") or {}
+    parts = []
+    if floats:
+        parts.append("compute ops left in float after ONNX Runtime's optimiser: "
+                     + ", ".join(f"{k} x{v}" for k, v in sorted(floats.items())))
+    if profile.get("dequantize"):
+        parts.append(f"{profile['dequantize']} DequantizeLinear / {profile.get('quantize', 0)} QuantizeLinear remain")
+    if profile.get("transpose"):
+        parts.append(f"{profile['transpose']} Transposes (int8 convs run channels-last)")
+    if details.get("activation_type") == "int8":
+        parts.append("S8S8 leaves residual Adds in float; try --ort-activations uint8")
+    reason = "; ".join(parts) or "no float compute ops remain; the model is dominated by non-GEMM work"
+    return f"ONNX Runtime INT8 is x{speedup:.2f} of FP32 here: {reason}"

@@ -59,6 +59,13 @@ def test_ort_graph_is_qdq_with_per_channel_weights(hand_int8):
     assert hand_int8.engine("onnxruntime").details["opset_before"] == 11  # tflite2onnx writes opset 11
 
 
+def test_u8s8_runs_every_conv_as_an_integer_kernel(hand_int8):
+    """What ONNX Runtime actually runs (its optimised graph): with U8S8 no Conv or Add is left in float."""
+    profile = hand_int8.engine("onnxruntime").details["optimized_graph"]
+    assert profile["int8_compute"].get("QLinearConv", 0) >= 40
+    assert "Conv" not in profile["float_compute"] and "Add" not in profile["float_compute"]
+
+
 def test_layer_report_lists_layers_worst_first(hand_int8):
     for e in hand_int8.engines:
         assert e.layers, e.engine

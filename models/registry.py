@@ -26,6 +26,11 @@ INPUT_NAME = "input"
 PUBLISHED_SETUP = ("MNN, FP16-converted model, 1 thread, Intel i5-12600KF; "
                    "5 repeats of 100 predict calls on one image, ms per call")
 
+# Row order of table A: list_models() lists its models in this order, then the others.
+TABLE_A_ROWS = ("deeppose", "heatmap", "deeppose_x2", "ipr", "dsnt_deconv", "simdr", "simdr_norm",
+                "simdr_320_1024d", "simdr_320 (final)", "efficientrep_n_320", "tokenpose_direct",
+                "tokenpose_deconv4", "tokenpose_deconv3")
+
 _REGISTRY: dict[str, "ModelEntry"] = {}
 
 
@@ -110,8 +115,14 @@ def register_model(name: str | None = None, *, input_size: int | tuple[int, int]
 
 
 def list_models(pattern: str | None = None, *, published_only: bool = False) -> list[str]:
-    """Registered names (registration order), optionally filtered by a glob and to table-A rows."""
-    names = [n for n, e in _REGISTRY.items() if not published_only or e.published_ms]
+    """Registered names (table-A rows in table order, then the rest in registration order),
+    optionally filtered by a glob and to the models with published figures."""
+    def rank(item: tuple[int, "ModelEntry"]) -> tuple[int, int]:
+        i, e = item
+        return (TABLE_A_ROWS.index(e.table_id), 0) if e.table_id in TABLE_A_ROWS else (len(TABLE_A_ROWS), i)
+
+    ordered = [e for _, e in sorted(enumerate(_REGISTRY.values()), key=rank)]
+    names = [e.name for e in ordered if not published_only or e.published_ms]
     return [n for n in names if fnmatch.fnmatchcase(n, pattern)] if pattern else names
 
 

@@ -245,6 +245,11 @@ def _mnn(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec,
                                          keep_float=opts.keep_float, debug=opts.layer_report, timeout=opts.timeout)
     result.layers = result.details.pop("layers", [])
     result.artifact = dst
+    if result.details.get("keep_float_ignored"):
+        result.notes.append("--keep-float ignored: MNN's EMA method quantises every conv (its EMA path does not "
+                            "read skip_quant_op_names); use --method KL or ADMM for MNN to keep layers in float")
+    if method == "EMA" and weight != "MAX_ABS":
+        result.notes.append(f"--weight-method {weight} has no effect with EMA (EMA quantises weights per tensor)")
     if opts.layer_report and method == "EMA":
         result.notes.append("per-layer list: FP32 vs INT8 cosine of the conv outputs EMA kept the names of "
                             "(MNN's own per-layer debug exists only for KL/ADMM)")

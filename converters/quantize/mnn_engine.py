@@ -215,6 +215,13 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
     """Quantise MNN model `fp32` to `dst` with `calib`; returns details for the report."""
     method, weight_method = check_methods(method, weight_method)
     skip = resolve_keep_float(fp32, keep_float)
+    ignored: list[str] = []
+    if skip and method == "EMA":
+        # calibration.cpp's EMA path never reads skip_quant_op_names (nor weight_quantize_method:
+        # it quantises weights per tensor); say so instead of pretending the layers stayed float.
+        log.warning("MNN's EMA method ignores skip_quant_op_names; %d layer(s) are quantised anyway "
+                    "(use --method KL or ADMM to keep layers in float)", len(skip))
+        ignored, skip = skip, []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgepose-mnnquant-") as tmp:
         folder = Path(tmp) / "calib"
@@ -237,7 +244,7 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
     if debug and not layers:
         layers = layer_cosines(fp32, dst, calib.tensors(spec)[:4], input_name=spec.input_name,
                                layout=spec.layout)
-    return {"method": method, "weight_method": weight_method, "keep_float": skip, "seconds": time.perf_counter() - t0,
+    return {"method": method, "weight_method": weight_method, "keep_float": skip, "keep_float_ignored": ignored, "seconds": time.perf_counter() - t0,
             "preprocessing_max_diff": prep_diff, "config": {k: v for k, v in config.items() if k != "path"},
             "layers": layers, "per_channel_weights": method != "EMA",
             "log_tail": run.log.strip().splitlines()[-3:]}

@@ -90,7 +90,9 @@ def test_convert_then_quantize_from_args(tmp_path, hand_tflite):
     report = quantize_from_args(args, fp32, output_dir=conv.output_dir, stem=conv.stem)
     mnn = report.engine("mnn")
     assert mnn.artifact == tmp_path / "hl.int8.mnn" and mnn.artifact.is_file()
-    assert mnn.details["method"] == "EMA" and len(mnn.details["keep_float"]) == 1
+    # MNN's EMA path cannot keep layers in float: the request is reported, not silently dropped
+    assert mnn.details["method"] == "EMA" and mnn.details["keep_float"] == []
+    assert len(mnn.details["keep_float_ignored"]) == 1 and any("--keep-float ignored" in n for n in mnn.notes)
     assert mnn.speed is None and report.report_path == tmp_path / "hl.int8.json"
 
 

@@ -355,6 +355,8 @@ def fully_connected(cx: OpContext) -> list[Tensor]:
     if cx.a.bool("flatten", True):
         n_in = int(np.prod(x.shape[1:]))
         w = _weight(cx, (n_out, n_in), f"an input of shape {x.shape} flattened to {n_in} features")
+        if w.value is not None:
+            return [_dense_as_conv(cx, x, w, b, n_in, n_out)]
         if len(x.shape) != 2:
             x = cx.emit("Flatten", [x], (x.shape[0], n_in), axis=1)
         return [cx.emit("Gemm", [x, w, b], (x.shape[0], n_out), out=0, transB=1)]
@@ -368,3 +370,20 @@ def fully_connected(cx: OpContext) -> list[Tensor]:
     if b is None:
         return [y]
     return [cx.emit("Add", [y, b], shape, out=0)]
+
+
+def _dense_as_conv(cx: OpContext, x: Tensor, w: Tensor, b: Tensor | None, n_in: int, n_out: int) -> Tensor:
+    """A flattening dense layer as a 1x1 Convolution on (N, features, 1, 1).
+
+    Why not Gemm: MNN 3.6.1's converter turns Gemm/MatMul with a constant weight into a
+    Convolution and, intermittently, writes that Convolution with all-zero weights and bias
+    (7 of 18 conversions of GluonCV's resnet50_v1d under pytest here; the same ONNX file converts
+    correctly on another run). A Conv node takes its weights straight from the initializer and
+    converted correctly 24 of 24 times. The numbers are the same dot products.
+    """
+    n = x.shape[0]
+    if len(x.shape) != 4 or x.shape[2:] != (1, 1):
+        x = cx.emit("Reshape", [x, cx.ints([n, n_in, 1, 1], "as_nchw")], (n, n_in, 1, 1))
+    w4 = cx.const(w.value.reshape(n_out, n_in, 1, 1), "weight_1x1", w.value.dtype)
+    y = cx.emit("Conv", [x, w4, b], (n, n_out, 1, 1), kernel_shape=[1, 1])
+    return cx.emit("Flatten", [y], (n, n_out), out=0, axis=1)

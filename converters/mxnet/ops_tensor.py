@@ -8,8 +8,6 @@ from .builder import Tensor, onnx_dtype
 from .context import OpContext, register
 from .ops_nn import _unary
 
-INT64_MIN = -(2 ** 63)
-INT64_MAX = 2 ** 63 - 1
 
 # ---- identity-like ------------------------------------------------------------------------------
 
@@ -332,20 +330,34 @@ def split(cx: OpContext) -> list[Tensor]:
 
 
 def _slice_spec(cx: OpContext, x: Tensor, axes, begins, ends, steps) -> list[Tensor]:
-    starts_, ends_, steps_, shape = [], [], [], list(x.shape)
+    """Python-style slicing; axes with a negative step become a Gather of explicit indices
+    (MNN 3.6.1 crashes on negative-step Slice, and the index list is exact anyway)."""
+    fwd, back, shape = [], [], list(x.shape)
     for axis, b, e, s in zip(axes, begins, ends, steps):
         s = 1 if s is None else s
         if s == 0:
             raise cx.shape_error("slice step cannot be 0")
         start, stop, step = slice(b, e, s).indices(x.shape[axis])
-        shape[axis] = len(range(start, stop, step))
-        if shape[axis] == 0:
+        index = range(start, stop, step)
+        if len(index) == 0:
             raise cx.shape_error(f"slice begin={b} end={e} step={s} is empty on dim {axis} of {x.shape}")
-        starts_.append(start)
-        ends_.append(INT64_MIN if (step < 0 and stop < 0) else stop)
-        steps_.append(step)
-    return [cx.emit("Slice", [x, cx.ints(starts_, "starts"), cx.ints(ends_, "ends"), cx.ints(axes, "axes"),
-                              cx.ints(steps_, "steps")], shape, out=0, dtype=x.dtype)]
+        shape[axis] = len(index)
+        (fwd if step > 0 else back).append((axis, index))
+    y = x
+    if fwd:
+        cur = list(y.shape)
+        for axis, index in fwd:
+            cur[axis] = len(index)
+        last = not back
+        y = cx.emit("Slice", [y, cx.ints([r.start for _, r in fwd], "starts"), cx.ints([r.stop for _, r in fwd], "ends"),
+                              cx.ints([a for a, _ in fwd], "axes"), cx.ints([r.step for _, r in fwd], "steps")],
+                    cur, out=0 if last else None, dtype=x.dtype)
+    for k, (axis, index) in enumerate(back):
+        cur = list(y.shape)
+        cur[axis] = len(index)
+        y = cx.emit("Gather", [y, cx.ints(list(index), "indices")], cur, out=0 if k == len(back) - 1 else None,
+                    dtype=x.dtype, axis=axis)
+    return [y]
 
 
 @register("slice", "crop")

@@ -52,6 +52,14 @@ def mxnet_to_onnx_model(symbol: str | Path | SymbolGraph, params: str | Path | M
     values = {**args, **aux}
     shapes = _input_shapes(input_shape, input_name)
 
+    variables = {n.name for n in graph.variables()}
+    missing_inputs = set(shapes) - variables
+    if missing_inputs:
+        names = [n.name for n in graph.variables() if n.name not in values]
+        raise MXNetShapeError(
+            f"input(s) {sorted(missing_inputs)} not found in the symbol; its variables without parameters "
+            f"are {names}. Pass input_name=<one of them>")
+
     b = GraphBuilder()
     produced: dict[int, list[Tensor]] = {}
     graph_inputs: list[Tensor] = []
@@ -78,12 +86,6 @@ def mxnet_to_onnx_model(symbol: str | Path | SymbolGraph, params: str | Path | M
                     "this symbol, or pass the variable as an input with its shape")
         n_outputs = Attrs(node).int("num_outputs", 1) if node.op in ("SliceChannel", "split") else 1
         produced[node.index] = OPS[node.op](OpContext(b, node, ins, n_outputs))
-    missing_inputs = set(shapes) - {t.name for t in graph_inputs}
-    if missing_inputs:
-        names = [n.name for n in graph.variables() if n.name not in values]
-        raise MXNetShapeError(
-            f"input(s) {sorted(missing_inputs)} not found in the symbol; its variables without parameters "
-            f"are {names}. Pass input_name=<one of them>")
     outputs = _outputs(b, graph, produced, graph_inputs)
     used = set(b.initializers)
     unused = [k for k in values if k not in used and not any(k == n.name for n in graph_inputs)]

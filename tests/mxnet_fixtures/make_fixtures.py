@@ -111,6 +111,7 @@ def build(out: Path, *, force: bool = False) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         env = {**os.environ, "MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "1",
+               "MXNET_STORAGE_FALLBACK_LOG_VERBOSE": "0",
                "MXNET_HOME": str(tmp / "mxnet_home")}
         log(f"building fixtures in {tmp}")
         try:
@@ -135,6 +136,10 @@ def build(out: Path, *, force: bool = False) -> Path:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         log(f"done in {time.time() - t0:.0f} s (venv {t_venv:.0f} s): {out}")
+        if out.parent == cache_root() / "mxnet-fixtures":  # drop sets made by older versions of this script
+            for old in out.parent.iterdir():
+                if old != out and old.is_dir() and len(old.name) == 16 and not old.name.startswith("."):
+                    shutil.rmtree(old, ignore_errors=True)
     return out
 
 
@@ -303,7 +308,8 @@ def op_cases(mx) -> list[dict]:
     add("pool_max_valid_pad", S.Pooling(d, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="max", name="p"), pool_in)
     add("pool_max_full", S.Pooling(d, kernel=(3, 3), stride=(2, 2), pool_type="max", pooling_convention="full",
                                    name="p"), pool_in)
-    add("pool_max_full_pad", S.Pooling(d, kernel=(2, 3), stride=(2, 2), pad=(1, 1), pool_type="max",
+    # (no window may lie wholly in the padding: MXNet and ONNX Runtime give -FLT_MAX there, MNN -2^24)
+    add("pool_max_full_pad", S.Pooling(d, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="max",
                                        pooling_convention="full", name="p"), pool_in)
     for inc in (True, False):
         tag = "incl" if inc else "excl"

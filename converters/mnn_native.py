@@ -35,6 +35,7 @@ sys.stdout.flush()
 sys.exit(0 if ok in (True, None, 0) else 3)
 """
 
+_LOST_SCRATCH = "Can't open file:.__convert_external_data.bin"
 _UNSUPPORTED = re.compile(r"These Op Not Support:\s*(.+)")
 _FAILED_MARKERS = ("Converted Failed", "Model File Does Not Exist", "Error", "error:")
 
@@ -55,11 +56,16 @@ def run_native(tool: str, argv: Sequence[str], *, timeout: float = 900.0) -> Nat
     """Run `_tools.<tool>(argv)` in a child Python; turn crashes and hangs into ConversionError."""
     if tool not in ("mnnconvert", "mnnquant"):
         raise ValueError(f"unknown MNN tool {tool!r}")
+    # Path arguments must be absolute: the child runs in its own scratch directory, as MNN's
+    # converter keeps weights in `./.__convert_external_data.bin` while it works, so two
+    # conversions sharing a working directory silently corrupt each other's weights (seen
+    # here: 7 of 12 concurrent conversions wrong, all logging "Converted Success!").
     cmd = [sys.executable, "-c", _CHILD, tool, json.dumps(list(argv))]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                              stdin=subprocess.DEVNULL, errors="replace")
+        with tempfile.TemporaryDirectory(prefix=f"edgepose-{tool}-") as scratch:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=scratch,
+                                  stdin=subprocess.DEVNULL, errors="replace")
     except subprocess.TimeoutExpired as exc:
         out = (exc.stdout or "") + (exc.stderr or "")
         if isinstance(out, bytes):
@@ -77,6 +83,10 @@ def run_native(tool: str, argv: Sequence[str], *, timeout: float = 900.0) -> Nat
             f"last log line: {_last_line(text)!r}. The input file is untouched; try another method/options")
     if proc.returncode not in (0, 3):
         raise ConversionError(f"MNN {tool} failed (exit {proc.returncode}): {_last_line(text)!r}")
+    if _LOST_SCRATCH in text:
+        raise ConversionError(
+            f"MNN {tool} lost its scratch weights file ({_LOST_SCRATCH}); its output cannot be trusted. "
+            "Another conversion may have shared the working directory; run it again")
     return run
 
 
@@ -101,7 +111,7 @@ def convert_to_mnn(src: str | Path, dst: str | Path, *, framework: str, fp16: bo
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    argv = ["mnnconvert", "-f", framework, "--modelFile", str(src), "--MNNModel", str(tmp)]
+    argv = ["mnnconvert", "-f", framework, "--modelFile", str(src.resolve()), "--MNNModel", str(tmp.resolve())]
     if fp16:
         argv.append("--fp16")
     if biz_code is not None:
@@ -138,11 +148,13 @@ def quantize_mnn(src: str | Path, dst: str | Path, config: dict, *, timeout: flo
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    if "path" in config:  # the calibration folder, read by the child from its scratch dir
+        config = {**config, "path": str(Path(config["path"]).resolve())}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as cfg:
         json.dump(config, cfg)
     try:
         tmp.unlink()
-        run = run_native("mnnquant", ["mnnquant", str(src), str(tmp), cfg.name], timeout=timeout)
+        run = run_native("mnnquant", ["mnnquant", str(src.resolve()), str(tmp.resolve()), str(Path(cfg.name).resolve())], timeout=timeout)
         if not tmp.is_file() or tmp.stat().st_size == 0:
             raise ConversionError(
                 f"MNN quantiser wrote no model for {src.name}; last log line: {_last_line(run.log)!r}")

@@ -102,6 +102,9 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    from .quantize.cli import add_int8_arguments
+
+    add_int8_arguments(parser)
 
 
 def _preset_names() -> list[str]:
@@ -122,9 +125,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from edgepose.errors import ParityError
+    from edgepose.errors import EdgePoseError, ParityError
 
     from .pipeline import convert
+    from .quantize.cli import check_int8_args, fp32_artifacts_from_report, quantize_from_args
+
+    check_int8_args(args)  # before spending minutes on the FP32 stages
 
     images: Any = None
     if args.no_photo:
@@ -145,7 +151,20 @@ def run_convert(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         raise
     print(report.to_json() if args.json else report.format_table())
-    return 0 if report.ok else 1
+    if not report.ok or not args.int8:
+        return 0 if report.ok else 1
+    sys.stdout.flush()
+    try:
+        int8 = quantize_from_args(args, fp32_artifacts_from_report(report, args.source),
+                                  output_dir=report.output_dir, stem=report.stem)
+    except EdgePoseError as exc:  # an INT8 accuracy failure carries its report: show the figures
+        partial = getattr(exc, "report", None)
+        if partial is not None:
+            print(partial.to_json() if args.json else partial.format_table())
+            sys.stdout.flush()
+        raise
+    print(int8.to_json() if args.json else int8.format_table())
+    return 0 if int8.ok else 1
 
 
 def add_info_arguments(parser: argparse.ArgumentParser) -> None:

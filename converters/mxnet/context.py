@@ -29,8 +29,14 @@ def register(*names: str, ignores: tuple[int, ...] = ()) -> Callable[[Translator
     return deco
 
 
+# Operators whose outputs MXNet names differently (their FListOutputNames).
+_OUTPUT_SUFFIXES = {"MakeLoss": ("loss",), "make_loss": ("loss",)}
+
+
 def output_names(node: Node, n_outputs: int) -> list[str]:
     """MXNet's own output names (Symbol.list_outputs): `<name>_output`, or `_output<i>` for several."""
+    if node.op in _OUTPUT_SUFFIXES:
+        return [f"{node.name}_{s}" for s in _OUTPUT_SUFFIXES[node.op][:n_outputs]]
     if n_outputs == 1:
         return [f"{node.name}_output"]
     return [f"{node.name}_output{i}" for i in range(n_outputs)]

@@ -13,8 +13,7 @@ from .ops_nn import _unary
 
 
 @register("Dropout", "_copy", "identity", "BlockGrad", "stop_gradient", "make_loss", "MakeLoss",
-          "LinearRegressionOutput", "MAERegressionOutput", "_contrib_quantize_asym_passthrough",
-          ignores=(1,))
+          "LinearRegressionOutput", "MAERegressionOutput", ignores=(1,))
 def identity(cx: OpContext) -> list[Tensor]:
     # Returning the input keeps the graph free of Identity nodes; heads get one if needed.
     return [cx.x]
@@ -58,7 +57,7 @@ for _name, _kind in _BROADCAST_NAMES.items():
     register(_name)(lambda cx, _k=_kind: _binary(cx, _k, same_shape=False))
 
 
-@register("ElementWiseSum", "add_n", "_sum")
+@register("ElementWiseSum", "add_n")
 def add_n(cx: OpContext) -> list[Tensor]:
     shapes = {t.shape for t in cx.ins}
     if len(shapes) != 1:

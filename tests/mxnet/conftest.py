@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -113,18 +112,6 @@ def run_mnn(path: Path, feeds: dict) -> dict:
     return open_backend(path, "mnn", threads=1, precision="high").run(feeds)
 
 
-def mnn_outputs(onnx_path: Path, dst: Path, feeds: dict, expected: dict) -> dict:
-    """Convert with MNN's converter and run; convert once more if an output came back all zeros.
-
-    Why the second try: MNN 3.6.1's converter now and then writes a model whose Gemm (turned into
-    a `*_matmul_converted` Convolution) has all-zero weights and bias - seen in 5 of 67
-    conversions of these GluonCV models one afternoon, 0 of 240 later; the same ONNX file
-    converts correctly on the next run. A second wrong conversion still fails the test.
-    """
-    outs = run_mnn(to_mnn(onnx_path, dst), feeds)
-    zeroed = [k for k, v in expected.items() if not np.any(outs[k]) and np.any(v)]
-    if zeroed:
-        warnings.warn(f"MNN converter produced all-zero {zeroed} for {onnx_path.name}; converting again",
-                      RuntimeWarning)
-        outs = run_mnn(to_mnn(onnx_path, dst), feeds)
-    return outs
+def mnn_outputs(onnx_path: Path, dst: Path, feeds: dict) -> dict:
+    """Convert with MNN's native converter (child process) and run with MNN FP32, 1 thread."""
+    return run_mnn(to_mnn(onnx_path, dst), feeds)

@@ -8,6 +8,8 @@ names and a v0.8-style JSON. Bound: max |ours - MXNet| / max |MXNet| (see confte
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -17,7 +19,7 @@ from edgepose.converters.mxnet import mxnet_to_onnx, mxnet_to_onnx_model
 from .conftest import rel_error, mnn_outputs, run_onnxruntime
 
 ORT_TOL = 1e-5
-MNN_TOL = 1e-4
+MNN_TOL = 1e-5  # measured worst 8.8e-7 (reduce), ONNX Runtime 4.8e-7
 
 
 def _translate(case, tmp_path):
@@ -38,8 +40,7 @@ def test_onnx_matches_mxnet(op_case, mx_case, tmp_path):
 @pytest.mark.slow
 def test_mnn_fp32_matches_mxnet(op_case, mx_case, tmp_path):
     case = mx_case("ops", op_case)
-    outs = mnn_outputs(_translate(case, tmp_path), tmp_path / f"{op_case}.mnn", case.inputs,
-                       dict(zip(case.output_names, case.outputs)))
+    outs = mnn_outputs(_translate(case, tmp_path), tmp_path / f"{op_case}.mnn", case.inputs)
     for name, expected in zip(case.output_names, case.outputs):
         err = rel_error(np.asarray(outs[name]).reshape(expected.shape), expected)
         assert err <= MNN_TOL, f"{op_case}/{name}: MNN relative error {err:.2e}"
@@ -81,3 +82,31 @@ def test_dropout_and_label_inputs_leave_no_trace(mx_case):
     model = mxnet_to_onnx_model(*(lambda c: (c.symbol, c.params))(mx_case("ops", "softmax_output_2d")),
                                 input_shape=(3, 10))
     assert [i.name for i in model.graph.input] == ["data"]  # no softmax_label input
+
+
+# ---- coverage: every registered operator is exercised against MXNet ------------------------------------
+
+# Names MXNet itself writes for ops the fixtures exercise under another spelling (the JSON holds
+# MakeLoss/_copy/SliceChannel/Pad/SoftmaxOutput when built from Python; aliases are renamed in).
+_SAME_AS_EXERCISED = {"MakeLoss", "Softmax", "_copy", "pad", "split"}
+
+
+def test_every_registered_operator_has_a_reference_case(mx_root):
+    from edgepose.converters.mxnet import supported_operators
+
+    used = set()
+    for path in list((mx_root / "ops").glob("*-symbol.json")) + list((mx_root / "models").glob("*-symbol.json")):
+        used |= {n["op"] for n in json.loads(path.read_text())["nodes"]}
+    assert set(supported_operators()) - used <= _SAME_AS_EXERCISED
+
+
+def test_required_operators_are_supported():
+    from edgepose.converters.mxnet import supported_operators
+
+    required = {"Convolution", "Deconvolution", "BatchNorm", "Activation", "LeakyReLU", "Pooling", "FullyConnected",
+                "Flatten", "Dropout", "elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div", "broadcast_add",
+                "broadcast_sub", "broadcast_mul", "broadcast_div", "_Plus", "_Minus", "_Mul", "_Div", "ElementWiseSum",
+                "add_n", "_plus_scalar", "_minus_scalar", "_rminus_scalar", "_mul_scalar", "_div_scalar",
+                "_rdiv_scalar", "clip", "Concat", "Reshape", "transpose", "softmax", "SoftmaxOutput",
+                "SoftmaxActivation", "UpSampling", "slice", "slice_axis", "hard_sigmoid"}
+    assert required <= set(supported_operators())

@@ -427,6 +427,53 @@ def op_cases(mx) -> list[dict]:
                    "elemwise_div": "_Div"}.get(n["op"], n["op"])
     text = json.dumps(doc)
     add("alias_ops", mx.sym.load_json(text), {"a": (2, 3), "b": (2, 3)}, json=text, range=(0.5, 2.0))
+    # Every other alias the translator accepts, renamed in the JSON and loaded by MXNet itself.
+    u, v = S.var("a"), S.var("b")
+    renamed = {  # node name -> alias written into the JSON
+        "n_add": "_add", "n_plus": "_plus", "n_sub": "_sub", "n_minus": "_minus", "n_mul": "_mul", "n_div": "_div",
+        "n_pw": "_Power", "n_pw2": "_power", "n_mx": "_Maximum", "n_mn": "_Minimum",
+        "n_bp": "broadcast_plus", "n_bm": "broadcast_minus",
+        "s_plus": "_PlusScalar", "s_minus": "_MinusScalar", "s_rminus": "_RMinusScalar", "s_mul": "_MulScalar",
+        "s_div": "_DivScalar", "s_rdiv": "_RDivScalar", "s_pow": "_PowerScalar", "s_rpow": "_RPowerScalar",
+        "s_max": "_MaximumScalar", "s_min": "_MinimumScalar", "n_cast": "cast", "n_cat": "concat",
+        "n_flat": "flatten", "n_resh": "reshape", "n_swap": "swapaxes", "n_id": "identity",
+        "n_stop": "stop_gradient", "n_loss": "make_loss", "n_ews": "ElementWiseSum", "n_crop": "crop",
+    }
+    g = S.Group([
+        S.elemwise_add(u, v, name="n_add"), S.elemwise_add(u, v, name="n_plus"), S.elemwise_sub(u, v, name="n_sub"),
+        S.elemwise_sub(u, v, name="n_minus"), S.elemwise_mul(u, v, name="n_mul"), S.elemwise_div(u, v, name="n_div"),
+        S._internal._power(u, v, name="n_pw"), S._internal._power(u, v, name="n_pw2"),
+        S._internal._maximum(u, v, name="n_mx"),
+        S._internal._minimum(u, v, name="n_mn"), S.broadcast_add(u, v, name="n_bp"), S.broadcast_sub(u, v, name="n_bm"),
+        S._internal._plus_scalar(u, scalar=1.5, name="s_plus"), S._internal._minus_scalar(u, scalar=1.5, name="s_minus"),
+        S._internal._rminus_scalar(u, scalar=1.5, name="s_rminus"), S._internal._mul_scalar(u, scalar=1.5, name="s_mul"),
+        S._internal._div_scalar(u, scalar=1.5, name="s_div"), S._internal._rdiv_scalar(u, scalar=1.5, name="s_rdiv"),
+        S._internal._power_scalar(u, scalar=1.5, name="s_pow"), S._internal._rpower_scalar(u, scalar=1.5, name="s_rpow"),
+        S._internal._maximum_scalar(u, scalar=1.1, name="s_max"), S._internal._minimum_scalar(u, scalar=1.1, name="s_min"),
+        S.Cast(u, dtype="float32", name="n_cast"), S.Concat(u, v, dim=0, name="n_cat"), S.Flatten(u, name="n_flat"),
+        S.Reshape(u, shape=(-1,), name="n_resh"), S.SwapAxis(u, dim1=0, dim2=1, name="n_swap"),
+        S._internal._copy(u, name="n_id"), S.BlockGrad(u, name="n_stop"), S.MakeLoss(u, name="n_loss"),
+        S.add_n(u, v, name="n_ews"), S.slice(u, begin=(0, 1), end=(2, 3), name="n_crop"),
+    ])
+    doc = json.loads(g.tojson())
+    for n in doc["nodes"]:
+        n["op"] = renamed.get(n["name"], n["op"])
+    assert {n["op"] for n in doc["nodes"]} >= set(renamed.values())
+    text = json.dumps(doc)
+    add("alias_ops_more", mx.sym.load_json(text), {"a": (2, 3), "b": (2, 3)}, json=text, range=(0.5, 2.0))
+    add("unary_ops", S.Group([S.relu(d - 1.0), S.sigmoid(d), S.tanh(d), S.softsign(d), S.erf(d), S.sin(d), S.cos(d),
+                              S.sign(d - 1.0), S.prod(d, axis=1), S.broadcast_minimum(d, S.var("b")),
+                              S.BlockGrad(d), S.stop_gradient(d)]),
+        {"data": (2, 3, 4), "b": (1, 3, 1)})
+    add("v1_layers", S.Pooling_v1(S.BatchNorm_v1(S.Convolution_v1(d, kernel=(3, 3), num_filter=4, pad=(1, 1),
+                                                                  name="c"), fix_gamma=False, name="bn"),
+                                  kernel=(2, 2), stride=(2, 2), pool_type="max", name="p"))
+    add("sync_batchnorm", S.contrib.SyncBatchNorm(d, key="bn0", fix_gamma=False, name="sbn"))
+    add("regression_outputs", S.Group([S.LinearRegressionOutput(d, S.var("l1"), name="lin"),
+                                       S.LogisticRegressionOutput(d, S.var("l2"), name="logit"),
+                                       S.MAERegressionOutput(d, S.var("l3"), name="mae"),
+                                       S.Softmax(d, S.var("l4"), name="old_softmax")]),
+        {"data": (3, 5)}, labels={"l1": None, "l2": None, "l3": None, "l4": None})
     return cases
 
 

@@ -6,6 +6,8 @@
     edgepose bench pose_landmark_full               # MediaPipe BlazePose: TFLite reference vs MNN
     edgepose bench model.onnx other.mnn             # files
     edgepose bench --writeup deeppose               # the write-up's method: 5 x 100 calls, `elapse X ms`
+    edgepose bench table-b                          # table B: pruned ResNets (MXNet fixtures; built if missing)
+    edgepose bench table-c int8-tflite              # table C: FP32 vs INT8 (MNN, ONNX Runtime)
 
 Tables go to stdout (or JSON with --json), progress to stderr.
 """
@@ -23,11 +25,13 @@ log = logging.getLogger(__name__)
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="*",
-                        help="registry names, groups (table-a [default], all, quick), pinned TFLite assets "
-                             "(pose_landmark_full, hand_landmark_lite, hand_landmark_full) or .onnx/.mnn/.tflite files")
+                        help="registry names, groups (table-a [default], all, quick, table-b, table-c, int8-tflite), "
+                             "pinned TFLite assets (pose_landmark_full, hand_landmark_lite, hand_landmark_full), "
+                             "mxnet:<GluonCV fixture> (e.g. mxnet:resnet50_v1d) or .onnx/.mnn/.tflite files")
     parser.add_argument("-V", "--variants",
                         help=f"comma-separated variants (default {','.join(DEFAULT_VARIANTS)}; quick: "
-                             f"{','.join(QUICK_VARIANTS)}); see edgepose.benchmarks.variants")
+                             f"{','.join(QUICK_VARIANTS)}; table-b: mnn-fp32,ort-fp32; table-c: "
+                             "mnn-fp32,mnn-int8,ort-fp32,ort-int8); see edgepose.benchmarks.variants")
     parser.add_argument("--quick", action="store_true",
                         help="CI setting: models deeppose, heatmap, simdr_320; variants mnn-fp16, ort-fp32; 5 short rounds")
     parser.add_argument("--rounds", type=int, help="interleaved rounds, i.e. samples per case (default 7; quick 5)")
@@ -58,6 +62,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ghz", type=float, help="override the clock used for peak GFLOP/s")
     parser.add_argument("--cache-dir", help="where converted models are cached (default: edgepose's cache dir/bench)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--no-build-fixtures", action="store_true",
+                        help="do not build missing MXNet fixtures for mxnet:* models (table B/C); skip them instead")
 
 
 def _bbox(text: str | None):
@@ -70,7 +76,13 @@ def _bbox(text: str | None):
 
 
 def pin_single_thread() -> None:
-    """One thread everywhere in this process: OpenCV's pool too (runtimes get threads=1 per session)."""
+    """One thread everywhere in this process: OpenCV's pool and torch's too (runtimes get threads=1 per
+    session); torch with 2 threads on this shared 2-core machine ran 10-100x slower under load."""
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
     try:
         import cv2
 
@@ -81,6 +93,7 @@ def pin_single_thread() -> None:
 
 def _options(args):
     from .harness import BenchOptions
+    from .models_source import group_variants
 
     base = BenchOptions.quick() if args.quick else BenchOptions()
     changes = {"progress": not args.no_progress, "predict": not args.no_predict, "memory": not args.no_memory,
@@ -89,6 +102,9 @@ def _options(args):
         changes["models"] = tuple(args.models)
     if args.variants:
         changes["variants"] = tuple(v for v in args.variants.split(",") if v.strip())
+    elif group_variants(args.models):
+        changes["variants"] = group_variants(args.models)
+    changes["build_fixtures"] = not getattr(args, "no_build_fixtures", False)
     for field, value in (("rounds", args.rounds), ("warmup", args.warmup), ("target_ms", args.sample_ms)):
         if value is not None:
             changes[field] = value
@@ -107,7 +123,7 @@ def run_writeup(args) -> int:
     from pathlib import Path
 
     from .harness import default_cache, load_bench_image
-    from .models_source import expand_names, resolve
+    from .models_source import expand_names, resolve_for
     from .variants import parse_variants
     from .writeup import writeup_method
 
@@ -115,7 +131,7 @@ def run_writeup(args) -> int:
     cache = Path(args.cache_dir) if args.cache_dir else default_cache()
     image, _ = load_bench_image(args.image, ())
     for name in expand_names(args.models or (["quick"] if args.quick else None)):
-        source = resolve(name, cache=cache, weights=tuple({v.weights for v in variants if v.runtime == "mnn"}) or ("fp32",))
+        source = resolve_for(name, variants, cache=cache, build_fixtures=not args.no_build_fixtures)
         for v in source.applicable(variants):
             print(f"{name} {v.name} ({args.repeats} x {args.calls} calls, 1 thread)", flush=True)
             writeup_method(source, v, image, calls=args.calls, repeats=args.repeats,

@@ -20,7 +20,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .cpu import CpuPeak, cpu_peak
-from .models_source import ModelSource, describe_source, expand_names, resolve
+from .models_source import ModelSource, describe_source, expand_names, resolve_for
+from .mxnet_source import FixturesMissingError
 from .reference import CANONICAL_REFERENCE, REF_MACS, reference_callables
 from .runners import Session, open_session
 from .stats import Summary, paired_ratio, paired_ratios, relative_overhead, summarize
@@ -50,6 +51,7 @@ class BenchOptions:
     fma_units: int | None = None
     ghz: float | None = None
     progress: bool = False
+    build_fixtures: bool = False      # build the MXNet fixtures (tables B/C) when they are missing
 
     @classmethod
     def quick(cls, **changes: Any) -> "BenchOptions":
@@ -254,7 +256,6 @@ def run_benchmark(models: Sequence[str] | None = None, *, options: BenchOptions 
         opts = BenchOptions(**{**opts.__dict__, **changes})
     variants = parse_variants(list(opts.variants))
     cache = Path(opts.cache) if opts.cache else default_cache()
-    weights = tuple(dict.fromkeys(v.weights for v in variants if v.runtime == "mnn"))
     names = expand_names(opts.models)
     env = environment()
     peak = cpu_peak(fma_units=opts.fma_units, ghz=opts.ghz)
@@ -262,12 +263,18 @@ def run_benchmark(models: Sequence[str] | None = None, *, options: BenchOptions 
 
     progress = _progress(opts.progress)
     progress.set("preparing models")
-    sources = []
+    sources, unresolved = [], []
     for name in names:
-        sources.append(resolve(name, cache=cache, weights=weights or ("fp32",)))
+        try:
+            sources.append(resolve_for(name, variants, cache=cache, build_fixtures=opts.build_fixtures))
+        except FixturesMissingError as exc:
+            # Table B/C rows from the MXNet fixtures: the rest of the run goes on, the report says why.
+            log.warning("%s skipped: %s", name, exc)
+            unresolved.append((name, str(exc)))
         progress.set(f"prepared {name}")
     sessions, skipped = open_sessions(sources, variants, image=image, bboxes=bboxes, predict=opts.predict,
                                       threads=opts.threads)
+    skipped += _unresolved_lines(unresolved)
     cases: dict[str, Any] = dict(reference_callables(cache, threads=opts.threads))
     for s in sessions:
         cases[f"{s.key}|session"] = s.raw
@@ -314,6 +321,14 @@ def run_benchmark(models: Sequence[str] | None = None, *, options: BenchOptions 
     return BenchResult(rows=rows, reference={k: timings[k].samples for k in timings if k.startswith("ref-")},
                        cpu=peak, env=env, options=opt_dict, sources=[describe_source(s) for s in sources],
                        skipped=skipped)
+
+
+def _unresolved_lines(unresolved: list[tuple[str, str]]) -> list[str]:
+    """One line per distinct reason (all MXNet models share "fixtures not built")."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in unresolved:
+        by_reason.setdefault(reason, []).append(name)
+    return [f"{', '.join(names)}: {reason}" for reason, names in by_reason.items()]
 
 
 def _variant_of(name: str) -> Variant:

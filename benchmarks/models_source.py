@@ -33,6 +33,20 @@ TFLITE_ASSETS = {"pose_landmark_full": "blazepose_full", "hand_landmark_full": "
                  "hand_landmark_lite": "hand_landmark_lite"}
 MODEL_GROUPS = {
     "quick": ("deeppose", "heatmap", "simdr_320"),
+    # Table B (seed_figures.md): GluonCV pruned ResNets and their originals, from the MXNet fixtures.
+    # The unpruned resnet101_v1d is not among the fixtures (tests/mxnet_fixtures/make_fixtures.py MODELS).
+    "table-b": ("mxnet:resnet18_v1b", "mxnet:resnet18_v1b_0.89", "mxnet:resnet50_v1d", "mxnet:resnet50_v1d_0.86",
+                "mxnet:resnet50_v1d_0.48", "mxnet:resnet50_v1d_0.37", "mxnet:resnet50_v1d_0.11",
+                "mxnet:resnet101_v1d_0.76", "mxnet:resnet101_v1d_0.73"),
+    # Table C (FP32 vs INT8): GluonCV's published models from the MXNet fixtures, then zoo models.
+    "table-c": ("mxnet:resnet50_v1", "mxnet:mobilenet1.0", "deeppose", "deeppose_x2", "ipr"),
+    "int8-tflite": ("pose_landmark_full", "hand_landmark_lite", "hand_landmark_full"),
+}
+# Variants a group is measured in when none are given (the CLI's and the suite's default for it).
+GROUP_VARIANTS = {
+    "table-b": ("mnn-fp32", "ort-fp32"),
+    "table-c": ("mnn-fp32", "mnn-int8", "ort-fp32", "ort-int8"),
+    "int8-tflite": ("mnn-fp32", "mnn-int8", "ort-fp32", "ort-int8", "tflite"),
 }
 
 
@@ -43,6 +57,8 @@ class ModelSource:
     artifacts     (format, weights) -> path, e.g. ("mnn", "fp16"), ("onnx", "fp32"), ("tflite", "fp32").
     onnx          the ONNX graph to count parameters and MACs on (None when there is none).
     fixed_mnn     a user-given .mnn file: every MNN variant runs this file, whatever its weights.
+    raw_only      no pose card (e.g. an ImageNet classifier): time the raw session, no Predictor.
+    int8_report   the INT8 step's report (accuracy per engine) when INT8 files were made.
     """
 
     name: str
@@ -53,6 +69,8 @@ class ModelSource:
     table_id: str | None = None
     published_ms: tuple[float, ...] | None = None
     fixed_mnn: bool = False
+    raw_only: bool = False
+    int8_report: dict[str, Any] | None = None
 
     def applicable(self, variants: Iterable[Variant]) -> list[Variant]:
         """The requested variants this source has a file for (a fixed .mnn maps all MNN ones to it)."""
@@ -86,7 +104,8 @@ def registry_names(*, published_only: bool = False) -> list[str]:
 
 
 def expand_names(items: Iterable[str] | None) -> list[str]:
-    """Model arguments with groups expanded: `table-a` (the registry's table-A rows), `all`, `quick`."""
+    """Model arguments with groups expanded: `table-a` (the registry's table-A rows), `all`, `quick`,
+    `table-b` / `table-c` (MXNet fixtures + zoo models of seed_figures.md tables B and C), `int8-tflite`."""
     items = list(items or ["table-a"])
     out: list[str] = []
     for item in items:
@@ -102,8 +121,27 @@ def expand_names(items: Iterable[str] | None) -> list[str]:
     return out
 
 
-def resolve(item: str, *, cache: Path, weights: tuple[str, ...] = ("fp32", "fp16")) -> ModelSource:
-    """A ModelSource for a registry name, a pinned TFLite asset name, or a model file path."""
+def resolve_for(item: str, variants: Iterable[Variant], *, cache: Path, build_fixtures: bool = False) -> ModelSource:
+    """resolve() with the MNN weights and INT8 engines the variants need."""
+    from .int8_source import int8_engines
+
+    variants = list(variants)
+    weights = tuple(dict.fromkeys(v.weights for v in variants if v.runtime == "mnn" and v.weights != "int8"))
+    return resolve(item, cache=cache, weights=weights or ("fp32",), int8=int8_engines(variants),
+                   build_fixtures=build_fixtures)
+
+
+def resolve(item: str, *, cache: Path, weights: tuple[str, ...] = ("fp32", "fp16"), int8: Iterable[str] = (),
+            build_fixtures: bool = False) -> ModelSource:
+    """A ModelSource for a registry name, a pinned TFLite asset, `mxnet:<fixture>`, or a model file path.
+
+    int8   INT8 engines to make files for ("mnn", "onnxruntime"); registry, asset and mxnet sources only.
+    """
+    from .mxnet_source import is_mxnet_name, mxnet_source
+
+    int8 = tuple(int8)
+    if is_mxnet_name(item):
+        return mxnet_source(item, cache=cache, weights=weights, int8=int8, build=build_fixtures)
     path = Path(item)
     if path.suffix.lower() in (".onnx", ".mnn", ".tflite") or path.exists():
         if not path.is_file():
@@ -112,7 +150,8 @@ def resolve(item: str, *, cache: Path, weights: tuple[str, ...] = ("fp32", "fp16
     if item in TFLITE_ASSETS:
         from edgepose.assets import fetch_asset
 
-        return tflite_source(fetch_asset(item), cache=cache, preset=TFLITE_ASSETS[item], name=item, kind="asset")
+        return tflite_source(fetch_asset(item), cache=cache, preset=TFLITE_ASSETS[item], name=item, kind="asset",
+                             weights=weights, int8=int8)
     try:
         names = registry_names()
     except ImportError as exc:
@@ -122,7 +161,18 @@ def resolve(item: str, *, cache: Path, weights: tuple[str, ...] = ("fp32", "fp16
         raise MetadataError(
             f"unknown model {item!r}: not a file, not a registry model ({', '.join(names)}), "
             f"not a pinned asset ({', '.join(TFLITE_ASSETS)}); groups: table-a, all, quick")
-    return registry_source(item, cache=cache, weights=weights)
+    return registry_source(item, cache=cache, weights=weights, int8=int8)
+
+
+def group_variants(items: Iterable[str] | None) -> tuple[str, ...] | None:
+    """The default variants when every model argument is a group with its own (table-b, table-c, ...)."""
+    items = list(items or [])
+    if not items or any(i not in GROUP_VARIANTS for i in items):
+        return None
+    out: list[str] = []
+    for item in items:
+        out += [v for v in GROUP_VARIANTS[item] if v not in out]
+    return tuple(out)
 
 
 # --- registry models ----------------------------------------------------------------------
@@ -149,7 +199,8 @@ def models_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
-def registry_source(name: str, *, cache: Path, weights: tuple[str, ...] = ("fp32", "fp16")) -> ModelSource:
+def registry_source(name: str, *, cache: Path, weights: tuple[str, ...] = ("fp32", "fp16"),
+                    int8: Iterable[str] = ()) -> ModelSource:
     from edgepose.models import get_entry
 
     entry = get_entry(name)
@@ -157,7 +208,8 @@ def registry_source(name: str, *, cache: Path, weights: tuple[str, ...] = ("fp32
     spec = entry.spec()
     onnx_path = out_dir / f"{name}.onnx"
     artifacts = {("onnx", "fp32"): onnx_path}
-    for w in weights:
+    int8 = tuple(int8)
+    for w in tuple(weights) + (("fp32",) if "mnn" in int8 else ()):
         if w in ("fp32", "fp16"):
             artifacts[("mnn", w)] = out_dir / f"{name}.{w}.mnn"
     missing = [p for p in artifacts.values() if not p.is_file()]
@@ -165,13 +217,18 @@ def registry_source(name: str, *, cache: Path, weights: tuple[str, ...] = ("fp32
         out_dir.mkdir(parents=True, exist_ok=True)
         log.info("building %s into %s", name, out_dir)
         _build_registry_model(name, spec, onnx_path, {w: p for (f, w), p in artifacts.items() if f == "mnn"})
-    artifacts.update(_int8_artifacts(name, out_dir, weights))
+    int8_arts, int8_report = _int8_artifacts(name, {"mnn": artifacts.get(("mnn", "fp32")), "onnx": onnx_path},
+                                             out_dir, spec=spec, engines=int8)
+    artifacts.update(int8_arts)
     return ModelSource(name=name, kind="registry", artifacts=artifacts, onnx=onnx_path, spec=spec,
-                       table_id=entry.table_id, published_ms=entry.published_ms)
+                       table_id=entry.table_id, published_ms=entry.published_ms, int8_report=int8_report or None)
 
 
 def _build_registry_model(name: str, spec: ModelSpec, onnx_path: Path, mnn_paths: dict[str, Path]) -> None:
     """torch -> ONNX -> onnxsim -> MNN with metadata: the shared pipeline if it can, else our own export."""
+    import torch
+
+    torch.set_num_threads(1)  # 2 threads on the shared 2-core machine were 10-100x slower under load
     if _convert_with_pipeline(name, onnx_path, mnn_paths):
         return
     _export_registry_model(name, spec, onnx_path)
@@ -233,11 +290,21 @@ def _export_registry_model(name: str, spec: ModelSpec, dst: Path) -> None:
     tmp.unlink()
 
 
-def _int8_artifacts(name: str, out_dir: Path, weights: tuple[str, ...]) -> dict[tuple[str, str], Path]:
-    """INT8 files for a registry model: joins when the INT8 converters land (none yet)."""
-    if "int8" in weights:
-        log.info("no INT8 pipeline in edgepose.converters yet: int8 variants of %s are skipped", name)
-    return {}
+def _int8_artifacts(name: str, fp32: dict[str, Path | None], out_dir: Path, *, spec: ModelSpec | None,
+                    engines: Iterable[str]) -> tuple[dict[tuple[str, str], Path], dict[str, Any]]:
+    """INT8 files (edgepose.converters.quantize, pinned-photo calibration, cached); ({}, {}) if none asked."""
+    engines = tuple(engines)
+    if not engines:
+        return {}, {}
+    from .int8_source import int8_artifacts
+
+    files = {k: Path(v) for k, v in fp32.items() if v is not None}
+    try:
+        return int8_artifacts(name, files, out_dir, spec=spec, engines=engines)
+    except Exception as exc:  # noqa: BLE001 - INT8 rows are skipped (and logged), the FP32 ones still run
+        log.warning("INT8 files for %s could not be made (%s: %s); its int8 variants are skipped",
+                    name, type(exc).__name__, str(exc)[:300])
+        return {}, {}
 
 
 # --- files and assets ---------------------------------------------------------------------
@@ -272,7 +339,7 @@ def file_source(path: Path, *, cache: Path, weights: tuple[str, ...] = ("fp32", 
 
 
 def tflite_source(path: Path, *, cache: Path, preset: str | None, name: str, kind: str,
-                  weights: tuple[str, ...] = ("fp32", "fp16")) -> ModelSource:
+                  weights: tuple[str, ...] = ("fp32", "fp16"), int8: Iterable[str] = ()) -> ModelSource:
     from edgepose.converters.mnn_native import convert_to_mnn
 
     spec = None
@@ -282,14 +349,19 @@ def tflite_source(path: Path, *, cache: Path, preset: str | None, name: str, kin
         spec = get_preset(preset)
     out_dir = Path(cache) / "files" / f"{name}-{_sha(path)}"
     artifacts: dict[tuple[str, str], Path] = {("tflite", "fp32"): path}
-    for w in weights:
+    int8 = tuple(int8) if spec is not None else ()  # INT8 calibration needs the card (preprocessing)
+    for w in tuple(weights) + (("fp32",) if int8 else ()):
         if w in ("fp32", "fp16"):
             dst = out_dir / f"{name}.{w}.mnn"
             if not dst.is_file():
                 convert_to_mnn(path, dst, framework="TFLITE", fp16=(w == "fp16"),
                                biz_code=spec.to_json() if spec is not None else None)
             artifacts[("mnn", w)] = dst
-    return ModelSource(name=name, kind=kind, artifacts=artifacts, spec=spec)
+    # ONNX Runtime INT8 converts the .tflite to ONNX first (tflite2onnx); that FP32 ONNX joins as ort-fp32.
+    int8_arts, int8_report = _int8_artifacts(name, {"mnn": artifacts[("mnn", "fp32")] if int8 else None,
+                                                    "tflite": path}, out_dir, spec=spec, engines=int8)
+    artifacts.update(int8_arts)
+    return ModelSource(name=name, kind=kind, artifacts=artifacts, spec=spec, int8_report=int8_report or None)
 
 
 # --- small conversion helpers -------------------------------------------------------------
@@ -322,7 +394,16 @@ def onnx_to_mnn(src: Path, dst: Path, *, fp16: bool, spec: ModelSpec | None) -> 
     return dst
 
 
+def _int8_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not report:
+        return None
+    from .int8_source import accuracy_by_engine
+
+    return {"calibration": (report.get("calibration") or {}).get("source"), "engines": accuracy_by_engine(report)}
+
+
 def describe_source(source: ModelSource) -> dict[str, Any]:
     return {"name": source.name, "kind": source.kind, "table_id": source.table_id,
             "published_ms": list(source.published_ms) if source.published_ms else None,
+            "raw_only": source.raw_only, "int8": _int8_summary(source.int8_report),
             "artifacts": {f"{f}-{w}": str(p) for (f, w), p in sorted(source.artifacts.items())}}

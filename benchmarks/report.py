@@ -7,6 +7,8 @@ from pathlib import Path
 from .reference import CANONICAL_REFERENCE, REF_MACS
 from .stats import summarize
 from .table_a import build_table_a
+from .table_b import build_table_b
+from .table_c import build_table_c
 
 
 def _f(v, fmt="{:.2f}", none="—"):
@@ -61,6 +63,9 @@ def results_markdown(result) -> str:
     table = build_table_a(result)
     if table is not None and table.rows:
         lines += ["", table.markdown()]
+    for extra in (build_table_b(result), build_table_c(result)):
+        if extra is not None:
+            lines += ["", extra.markdown()]
     if result.skipped:
         lines += ["", "Skipped: " + "; ".join(result.skipped)]
     return "\n".join(lines) + "\n"
@@ -71,7 +76,8 @@ def _fmt_load(load) -> str:
 
 
 def write_reports(result, out_dir: str | Path, *, table_variant: str | None = None) -> dict[str, Path]:
-    """report.md, report.json and (when table-A rows were measured) table_a.{md,json,png}."""
+    """report.md, report.json and, when their rows were measured, table_a.{md,json,png}, table_b.{md,json},
+    table_c.{md,json} (table_b also when its MXNet fixtures were asked for but missing: it says why)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "report.md", "json": out / "report.json"}
@@ -85,5 +91,13 @@ def write_reports(result, out_dir: str | Path, *, table_variant: str | None = No
         paths["table_a_json"] = out / "table_a.json"
         paths["table_a_json"].write_text(table.to_json())
         paths["table_a_png"] = table.plot(out / "table_a.png")
+    for key, extra in (("table_b", build_table_b(result)), ("table_c", build_table_c(result))):
+        if extra is None:
+            continue
+        data[key] = extra.to_dict()
+        paths[f"{key}_markdown"] = out / f"{key}.md"
+        paths[f"{key}_markdown"].write_text(extra.markdown())
+        paths[f"{key}_json"] = out / f"{key}.json"
+        paths[f"{key}_json"].write_text(extra.to_json())
     paths["json"].write_text(json.dumps(data, indent=2, default=str))
     return paths

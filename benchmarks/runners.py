@@ -51,12 +51,15 @@ def open_session(source: ModelSource, variant: Variant, *, image: np.ndarray | N
 
     options = {"precision": variant.session_precision} if variant.runtime == "mnn" else {}
     predictor = None
-    try:
-        predictor = Predictor(path, backend=variant.runtime, threads=threads, spec=source.spec, **options)
-        backend = predictor.backend
-    except MetadataError as exc:
-        log.warning("%s: no metadata (%s); timing the raw session only", path.name, exc)
+    if source.raw_only:
         backend = open_backend(path, variant.runtime, threads=threads, **options)
+    else:
+        try:
+            predictor = Predictor(path, backend=variant.runtime, threads=threads, spec=source.spec, **options)
+            backend = predictor.backend
+        except MetadataError as exc:
+            log.warning("%s: no metadata (%s); timing the raw session only", path.name, exc)
+            backend = open_backend(path, variant.runtime, threads=threads, **options)
     name = (predictor.spec.input_name if predictor is not None and predictor.spec.input_name
             else backend.input_names[0])
     info = next(t for t in backend.inputs if t.name == name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgepose.benchmarks.models_source import resolve
+from edgepose.benchmarks.models_source import resolve_for
 from edgepose.benchmarks.runners import open_session
 from edgepose.benchmarks.variants import parse_variant
 
@@ -23,7 +23,7 @@ def test_latency(benchmark, bench_case, bench_result, bench_cache, bench_quick):
     from edgepose.benchmarks.harness import load_bench_image
 
     variant = parse_variant(variant_name)
-    source = resolve(model, cache=bench_cache, weights=(variant.weights,) if variant.runtime == "mnn" else ("fp32",))
+    source = resolve_for(model, [variant], cache=bench_cache)
     image, boxes = load_bench_image(bench_result.options.get("image", "astronaut"), None)
     session = open_session(source, variant, image=image, bboxes=boxes)
     fn = session.raw if mode == "session" else session.predict

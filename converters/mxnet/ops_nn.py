@@ -343,36 +343,17 @@ def fully_connected(cx: OpContext) -> list[Tensor]:
     n_out = cx.a.int("num_hidden")
     b = _bias(cx, n_out, cx.a.bool("no_bias", False))
     if cx.a.bool("flatten", True):
-        lead, n_in = x.shape[:1], int(np.prod(x.shape[1:]))
+        n_in = int(np.prod(x.shape[1:]))
         w = _weight(cx, (n_out, n_in), f"an input of shape {x.shape} flattened to {n_in} features")
-    else:
-        lead, n_in = x.shape[:-1], x.shape[-1]
-        w = _weight(cx, (n_out, n_in), f"an input whose last dim is {n_in} (shape {x.shape})")
+        if len(x.shape) != 2:
+            x = cx.emit("Flatten", [x], (x.shape[0], n_in), axis=1)
+        return [cx.emit("Gemm", [x, w, b], (x.shape[0], n_out), out=0, transB=1)]
+    n_in = x.shape[-1]
+    w = _weight(cx, (n_out, n_in), f"an input whose last dim is {n_in} (shape {x.shape})")
+    shape = x.shape[:-1] + (n_out,)
     if w.value is not None:
-        return [_dense_as_conv(cx, x, w, b, lead, n_in, n_out)]
-    if len(x.shape) != 2 or len(lead) != 1:  # a computed weight: plain MatMul on 2-D rows
-        x = cx.emit("Reshape", [x, cx.ints([-1, n_in], "rows")], (int(np.prod(lead)), n_in))
-    y = cx.emit("Gemm", [x, w, b], (x.shape[0], n_out), transB=1, out=0 if len(lead) == 1 else None)
-    if len(lead) != 1:
-        y = cx.emit("Reshape", [y, cx.ints(lead + (n_out,), "shape")], lead + (n_out,), out=0)
-    return [y]
-
-
-def _dense_as_conv(cx: OpContext, x: Tensor, w: Tensor, b: Tensor | None, lead: tuple[int, ...],
-                   n_in: int, n_out: int) -> Tensor:
-    """A dense layer as a 1x1 Convolution on (rows, features, 1, 1).
-
-    Why not Gemm/MatMul: MNN 3.6.1's converter turns Gemm/MatMul with a constant weight into a
-    Convolution and, intermittently, writes that Convolution with all-zero weights and bias
-    (7 of 18 conversions of GluonCV's resnet50_v1d under pytest here; the same ONNX file converts
-    correctly on another run). A Conv node takes its weights straight from the initializer and
-    converted correctly 24 of 24 times. The numbers are the same dot products.
-    """
-    rows = int(np.prod(lead))
-    if x.shape != (rows, n_in, 1, 1):
-        x = cx.emit("Reshape", [x, cx.ints([rows, n_in, 1, 1], "as_nchw")], (rows, n_in, 1, 1))
-    w4 = cx.const(w.value.reshape(n_out, n_in, 1, 1), "weight_1x1", w.value.dtype)
-    y = cx.emit("Conv", [x, w4, b], (rows, n_out, 1, 1), kernel_shape=[1, 1])
-    if len(lead) == 1:
-        return cx.emit("Flatten", [y], (rows, n_out), out=0, axis=1)
-    return cx.emit("Reshape", [y, cx.ints(lead + (n_out,), "shape")], lead + (n_out,), out=0)
+        wt = cx.const(np.ascontiguousarray(w.value.T), "weight_t", w.value.dtype)
+    else:
+        wt = cx.emit("Transpose", [w], (n_in, n_out), perm=[1, 0])
+    y = cx.emit("MatMul", [x, wt], shape, out=None if b is not None else 0)
+    return [y] if b is None else [cx.emit("Add", [y, b], shape, out=0)]

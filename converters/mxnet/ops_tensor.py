@@ -352,9 +352,9 @@ def _slice_spec(cx: OpContext, x: Tensor, axes, begins, ends, steps) -> list[Ten
         for axis, index in fwd:
             cur[axis] = len(index)
         last = not back
-        y = cx.emit("Slice", [y, cx.ints([r.start for _, r in fwd], "starts"), cx.ints([r.stop for _, r in fwd], "ends"),
-                              cx.ints([a for a, _ in fwd], "axes"), cx.ints([r.step for _, r in fwd], "steps")],
-                    cur, out=0 if last else None, dtype=x.dtype)
+        bounds = [cx.ints([r.start for _, r in fwd], "starts"), cx.ints([r.stop for _, r in fwd], "ends"),
+                  cx.ints([a for a, _ in fwd], "axes"), cx.ints([r.step for _, r in fwd], "steps")]
+        y = cx.emit("Slice", [y, *bounds], cur, out=0 if last else None, dtype=x.dtype)
     for k, (axis, index) in enumerate(back):
         cur = list(y.shape)
         cur[axis] = len(index)

@@ -43,7 +43,7 @@ CLASSIFIERS: dict[str, dict] = {
     name: {"input_shape": (1, 3, 224, 224), "color": "RGB", "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
            "num_classes": 1000}
     for name in ("resnet18_v1b", "resnet50_v1d", "resnet50_v1d_0.86", "resnet50_v1d_0.48", "resnet50_v1d_0.37",
-                 "resnet50_v1d_0.11", "resnet101_v1d_0.76", "resnet101_v1d_0.73", "resnet18_v1b_0.89",
+                 "resnet50_v1d_0.11", "resnet101_v1d", "resnet101_v1d_0.76", "resnet101_v1d_0.73", "resnet18_v1b_0.89",
                  "resnet50_v1", "mobilenet1.0", "mobilenetv2_1.0", "mobilenetv3_large", "mobilenetv3_small")
 }
 

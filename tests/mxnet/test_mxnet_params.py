@@ -103,7 +103,8 @@ def _file(arrays: list[bytes], names: list[str]) -> bytes:
 
 
 def _v2(shape, flag: int, payload: bytes, *, stype: int = 0) -> bytes:
-    return (struct.pack("<Ii", 0xF993FAC9, stype) + struct.pack("<i", len(shape)) + struct.pack(f"<{len(shape)}q", *shape)
+    return (struct.pack("<Ii", 0xF993FAC9, stype) + struct.pack("<i", len(shape))
+            + struct.pack(f"<{len(shape)}q", *shape)
             + struct.pack("<iii", 1, 0, flag) + payload)
 
 

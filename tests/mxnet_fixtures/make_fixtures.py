@@ -43,7 +43,8 @@ NO_DEPS_PINS = ["gluoncv==0.10.5.post0"]
 
 MODELS = [
     "resnet18_v1b", "resnet50_v1d", "resnet50_v1d_0.86", "resnet50_v1d_0.48", "resnet50_v1d_0.37",
-    "resnet50_v1d_0.11", "resnet101_v1d_0.76", "resnet101_v1d_0.73", "resnet18_v1b_0.89", "resnet50_v1",
+    "resnet50_v1d_0.11", "resnet101_v1d", "resnet101_v1d_0.76", "resnet101_v1d_0.73", "resnet18_v1b_0.89",
+    "resnet50_v1",
     "mobilenet1.0", "mobilenetv2_1.0", "mobilenetv3_large", "mobilenetv3_small", "simple_pose_resnet18_v1b",
 ]
 MODEL_INPUT = {"simple_pose_resnet18_v1b": (1, 3, 256, 192)}
@@ -305,7 +306,8 @@ def op_cases(mx) -> list[dict]:
     add("hard_sigmoid", S.Group([S.hard_sigmoid(d, name="hs"), S.hard_sigmoid(d, alpha=0.25, beta=0.4, name="hs2")]))
     # pooling: sizes chosen so 'full' windows run past the edge
     pool_in = {"data": (1, 2, 9, 10)}
-    add("pool_max_valid_pad", S.Pooling(d, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="max", name="p"), pool_in)
+    add("pool_max_valid_pad", S.Pooling(d, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="max", name="p"),
+        pool_in)
     add("pool_max_full", S.Pooling(d, kernel=(3, 3), stride=(2, 2), pool_type="max", pooling_convention="full",
                                    name="p"), pool_in)
     # (no window may lie wholly in the padding: MXNet and ONNX Runtime give -FLT_MAX there, MNN -2^24)
@@ -445,11 +447,11 @@ def op_cases(mx) -> list[dict]:
         S._internal._power(u, v, name="n_pw"), S._internal._power(u, v, name="n_pw2"),
         S._internal._maximum(u, v, name="n_mx"),
         S._internal._minimum(u, v, name="n_mn"), S.broadcast_add(u, v, name="n_bp"), S.broadcast_sub(u, v, name="n_bm"),
-        S._internal._plus_scalar(u, scalar=1.5, name="s_plus"), S._internal._minus_scalar(u, scalar=1.5, name="s_minus"),
-        S._internal._rminus_scalar(u, scalar=1.5, name="s_rminus"), S._internal._mul_scalar(u, scalar=1.5, name="s_mul"),
-        S._internal._div_scalar(u, scalar=1.5, name="s_div"), S._internal._rdiv_scalar(u, scalar=1.5, name="s_rdiv"),
-        S._internal._power_scalar(u, scalar=1.5, name="s_pow"), S._internal._rpower_scalar(u, scalar=1.5, name="s_rpow"),
-        S._internal._maximum_scalar(u, scalar=1.1, name="s_max"), S._internal._minimum_scalar(u, scalar=1.1, name="s_min"),
+        *[getattr(S._internal, f"_{op}_scalar")(u, scalar=value, name=f"s_{short}")
+          for op, short, value in (("plus", "plus", 1.5), ("minus", "minus", 1.5), ("rminus", "rminus", 1.5),
+                                   ("mul", "mul", 1.5), ("div", "div", 1.5), ("rdiv", "rdiv", 1.5),
+                                   ("power", "pow", 1.5), ("rpower", "rpow", 1.5), ("maximum", "max", 1.1),
+                                   ("minimum", "min", 1.1))],
         S.Cast(u, dtype="float32", name="n_cast"), S.Concat(u, v, dim=0, name="n_cat"), S.Flatten(u, name="n_flat"),
         S.Reshape(u, shape=(-1,), name="n_resh"), S.SwapAxis(u, dim1=0, dim2=1, name="n_swap"),
         S._internal._copy(u, name="n_id"), S.BlockGrad(u, name="n_stop"), S.MakeLoss(u, name="n_loss"),
@@ -531,10 +533,12 @@ def params_cases(mx, np, rng, folder: Path) -> dict:
     def legacy_array(arr, *, v1: bool) -> bytes:
         flags = {"float32": 0, "float64": 1, "float16": 2, "uint8": 3, "int32": 4, "int8": 5, "int64": 6}
         if v1:
-            head = struct.pack("<I", 0xF993FAC8) + struct.pack("<i", arr.ndim) + struct.pack(f"<{arr.ndim}q", *arr.shape)
+            head = (struct.pack("<I", 0xF993FAC8) + struct.pack("<i", arr.ndim)
+                    + struct.pack(f"<{arr.ndim}q", *arr.shape))
         else:
             head = struct.pack("<I", arr.ndim) + struct.pack(f"<{arr.ndim}I", *arr.shape)
-        return head + struct.pack("<iii", 1, 0, flags[str(arr.dtype)]) + arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+        data = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+        return head + struct.pack("<iii", 1, 0, flags[str(arr.dtype)]) + data
 
     def ndarray_file(named: dict, *, v1: bool) -> bytes:
         body = struct.pack("<QQQ", 0x112, 0, len(named))

@@ -96,12 +96,68 @@ def bench_result(pytestconfig, bench_quick, bench_cache, bench_baseline):
     result = run_benchmark(options=opts)
     out = Path(pytestconfig.getoption("--bench-output"))
     write_reports(result, out)
-    pytestconfig._edgepose_bench = {"result": result, "output": out}
+    state = getattr(pytestconfig, "_edgepose_bench", None) or {}
+    pytestconfig._edgepose_bench = {**state, "result": result, "output": out}
     save = pytestconfig.getoption("--bench-save-baseline")
     if save:
         bl.save_baseline(result, Path(save))
         pytestconfig._edgepose_bench["saved"] = save
     return result
+
+
+def _extra_run(pytestconfig, cache: Path, name: str, models, variants, rounds: int):
+    """A separate interleaved run (raw session only) whose reports go to <bench-output>/<name>/."""
+    from edgepose.benchmarks.cli import pin_single_thread
+    from edgepose.benchmarks.harness import BenchOptions, run_benchmark
+    from edgepose.benchmarks.report import write_reports
+
+    pin_single_thread()
+    opts = BenchOptions(models=tuple(models), variants=tuple(variants), rounds=rounds, warmup=2, target_ms=60.0,
+                        predict=False, memory=False, cache=cache)
+    result = run_benchmark(options=opts)
+    out = Path(pytestconfig.getoption("--bench-output")) / name
+    paths = write_reports(result, out)
+    return result, paths
+
+
+# Quick mode's one INT8 case: ONNX Runtime FP32 vs INT8 on deeppose (~25 s cold, ~5 s cached).
+QUICK_INT8 = (("deeppose",), ("ort-fp32", "ort-int8"), 3)
+
+
+@pytest.fixture(scope="session")
+def bench_int8_result(pytestconfig, bench_quick, bench_cache):
+    """FP32 vs INT8 (table C): quick = deeppose on ORT; full = table-c + the pinned TFLite models, both engines."""
+    from edgepose.benchmarks.models_source import GROUP_VARIANTS
+
+    if bench_quick:
+        models, variants, rounds = QUICK_INT8
+    else:
+        models = ("table-c", "int8-tflite")
+        variants = GROUP_VARIANTS["int8-tflite"]
+        rounds = pytestconfig.getoption("--bench-rounds") or 7
+    return _extra_run(pytestconfig, bench_cache, "int8", models, variants, rounds)
+
+
+@pytest.fixture(scope="session")
+def bench_table_b_result(pytestconfig, bench_quick, bench_cache):
+    """Table B (full mode only): the pruned ResNets and their originals from the MXNet fixtures."""
+    from edgepose.benchmarks.models_source import GROUP_VARIANTS
+
+    if bench_quick:
+        pytest.skip("table B runs in full mode (--bench-full): ~10 ResNets at 224x224")
+    rounds = pytestconfig.getoption("--bench-rounds") or 7
+    return _extra_run(pytestconfig, bench_cache, "table-b", ("table-b",), GROUP_VARIANTS["table-b"], rounds)
+
+
+@pytest.fixture(scope="session")
+def bench_note(pytestconfig):
+    """bench_note(text): a line (or block) for the terminal summary's edgepose section."""
+    def add(text: str) -> None:
+        state = getattr(pytestconfig, "_edgepose_bench", None)
+        if state is None:
+            state = pytestconfig._edgepose_bench = {"notes": []}
+        state.setdefault("notes", []).append(text)
+    return add
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +175,11 @@ def bench_threshold(pytestconfig, bench_quick) -> float:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = getattr(config, "_edgepose_bench", None)
-    if not state:
+    if not state or "result" not in state:
+        if state and state.get("notes"):
+            terminalreporter.section("edgepose bench")
+            for extra in state["notes"]:
+                terminalreporter.write_line(extra)
         return
     from edgepose.benchmarks.report import side_by_side_markdown
 

@@ -141,6 +141,8 @@ def build(out: Path, *, force: bool = False) -> Path:
             for old in out.parent.iterdir():
                 if old != out and old.is_dir() and len(old.name) == 16 and not old.name.startswith("."):
                     shutil.rmtree(old, ignore_errors=True)
+                elif old.suffix == ".lock" and old.name != f".{out.name}.lock":
+                    old.unlink(missing_ok=True)
     return out
 
 

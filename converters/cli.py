@@ -86,7 +86,7 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--no-photo", action="store_true", help="parity on random inputs only")
     meta = parser.add_argument_group("model card (metadata embedded in every artifact)")
     meta.add_argument("--meta", metavar="CARD.JSON", help="model card JSON (as ModelSpec.to_json writes)")
-    meta.add_argument("--preset", metavar="NAME", help="metadata of a known external model: "
+    meta.add_argument("--preset", metavar="NAME", help="metadata of a known external model (a GluonCV classifier name gives the input shape only): "
                                                        f"{', '.join(_preset_names())}")
     meta.add_argument("--head", choices=HEAD_TYPES,
                       help="head type; this and the flags below override single fields of the card")
@@ -108,11 +108,11 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _preset_names() -> list[str]:
-    try:
-        from edgepose.presets import list_presets
-    except ImportError:
-        return ["blazepose_full"]
-    return list_presets()
+    from edgepose.presets import list_presets
+
+    from .mxnet.presets import CLASSIFIERS
+
+    return list_presets() + sorted(CLASSIFIERS)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

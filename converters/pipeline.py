@@ -100,6 +100,9 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
     extra_stages  Stages appended to the plan (e.g. INT8); `filename` may use "{stem}", `parent`
                   names an earlier artifact: source, onnx, sim, mnn, mnn_fp16 or an extra stage's key.
     """
+    classifier = _classifier_preset(preset)
+    if classifier is not None:  # an ImageNet classifier: no pose metadata, but its input shape
+        preset, input_shape = None, input_shape or classifier["input_shape"]
     opts = Options(fp16=fp16, dynamic_batch=dynamic_batch, simplify=simplify, strict=strict, opset=opset,
                    timeout=timeout, input_shape=tuple(int(d) for d in input_shape) if input_shape else None,
                    tolerances=dict(tolerances or {}), seed=seed)
@@ -122,6 +125,15 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
         raise
     _save_report(report)
     return report
+
+
+def _classifier_preset(preset: str | None) -> Mapping[str, Any] | None:
+    """GluonCV ImageNet classifier presets (table B models): an input shape, not a pose spec."""
+    if preset is None:
+        return None
+    from .mxnet.presets import CLASSIFIERS
+
+    return CLASSIFIERS.get(preset)
 
 
 def plan_stages(src: Source, opts: Options) -> list[Stage]:
@@ -210,9 +222,12 @@ def _build_mxnet_onnx(src: Source, opts: Options):
             from .mxnet import mxnet_to_onnx
         except ImportError as exc:
             raise ConversionError(f"MXNet conversion is not available in this install ({exc})") from None
-        if opts.input_shape is None:
-            raise ConversionError("MXNet models need an input shape: --input-shape 1,3,H,W")
-        kwargs: dict[str, Any] = {"input_shape": opts.input_shape}
+        shape = opts.input_shape
+        if shape is None and spec is not None:  # a pose preset/card knows its input
+            shape = (1, 3, spec.height, spec.width) if spec.layout == "NCHW" else (1, spec.height, spec.width, 3)
+        if shape is None:
+            raise ConversionError("MXNet models need an input shape: --input-shape 1,3,H,W (or a --preset)")
+        kwargs: dict[str, Any] = {"input_shape": shape}
         if spec is not None:
             kwargs["metadata"] = {METADATA_KEY: spec.to_json()}
             if spec.input_name:

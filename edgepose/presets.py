@@ -1,9 +1,10 @@
-"""Metadata for known external models (MediaPipe BlazePose and hand landmarks).
+"""Metadata for known external models: MediaPipe BlazePose and hand landmarks, GluonCV SimplePose.
 
 Pure data: the converters attach a preset to a model that comes without edgepose metadata,
-and the demo uses BlazePose's. Values follow MediaPipe's own graphs (0.10.14): RGB input in
+and the demo uses BlazePose's. MediaPipe values follow its own graphs (0.10.14): RGB input in
 [0, 1], landmarks as (x, y, z, visibility, presence) in input pixels, visibility/presence as
-logits, the pose/hand flag already a probability.
+logits, the pose/hand flag already a probability. GluonCV 0.10 SimplePose: RGB with the ImageNet
+mean/std, a 256x192 (h x w) crop of the person box enlarged 1.25x, 17 COCO heatmaps at 1/4 size.
 """
 from __future__ import annotations
 
@@ -41,6 +42,23 @@ HAND_SKELETON = (
     (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
 )
 
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+COCO_NAMES = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+    "right_knee", "left_ankle", "right_ankle",
+)
+COCO_SKELETON = (
+    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
+    (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+)
+COCO_FLIP = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+
+SIMPLE_POSE_MODELS = tuple(f"simple_pose_resnet{d}_{v}" for d in (18, 50, 101, 152) for v in ("v1b", "v1d")
+                           if not (d == 18 and v == "v1d"))
+
 _MEDIAPIPE_INPUT = dict(layout="NHWC", color="RGB", mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0))
 
 PRESETS: dict[str, ModelSpec] = {
@@ -58,6 +76,16 @@ PRESETS: dict[str, ModelSpec] = {
             decode={"values_per_point": 3, "z_index": 2, "presence_activation": "none"},
             keypoint_names=HAND_NAMES, skeleton=HAND_SKELETON, **_MEDIAPIPE_INPUT)
         for size in ("lite", "full")
+    },
+    # Single-output graphs: `outputs` stays empty ("by position") because Gluon's layer names
+    # (e.g. conv3_fwd) depend on how many blocks the exporting process had created before.
+    **{
+        name: ModelSpec(
+            name=name, input_size=(192, 256), head="heatmap", num_keypoints=17, layout="NCHW", color="RGB",
+            mean=IMAGENET_MEAN, std=IMAGENET_STD, input_name="data", decode={"refine": "taylor"},
+            keypoint_names=COCO_NAMES, skeleton=COCO_SKELETON, flip_pairs=COCO_FLIP, bbox_padding=1.25,
+            provenance={"source": "gluoncv.model_zoo", "gluoncv": "0.10.5", "framework": "mxnet"})
+        for name in SIMPLE_POSE_MODELS
     },
 }
 

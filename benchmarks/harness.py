@@ -328,7 +328,11 @@ def _unresolved_lines(unresolved: list[tuple[str, str]]) -> list[str]:
     by_reason: dict[str, list[str]] = {}
     for name, reason in unresolved:
         by_reason.setdefault(reason, []).append(name)
-    return [f"{', '.join(names)}: {reason}" for reason, names in by_reason.items()]
+    return [f"{_name_list(names)}: {reason}" for reason, names in by_reason.items()]
+
+
+def _name_list(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 3 else f"{len(names)} models ({names[0]} ... {names[-1]})"
 
 
 def _variant_of(name: str) -> Variant:

@@ -55,7 +55,8 @@ def open_session(source: ModelSource, variant: Variant, *, image: np.ndarray | N
         backend = open_backend(path, variant.runtime, threads=threads, **options)
     else:
         try:
-            predictor = Predictor(path, backend=variant.runtime, threads=threads, spec=source.spec, **options)
+            predictor = Predictor(path, backend=variant.runtime, threads=threads, spec=_spec_for(source, path),
+                                  **options)
             backend = predictor.backend
         except MetadataError as exc:
             log.warning("%s: no metadata (%s); timing the raw session only", path.name, exc)
@@ -84,6 +85,19 @@ def open_session(source: ModelSource, variant: Variant, *, image: np.ndarray | N
             return pred(image, bboxes)
 
     return Session(source, variant, path, raw, predict, tuple(feeds[name].shape), predictor)
+
+
+def _spec_for(source: ModelSource, path: Path):
+    """The source's card, except for an ONNX file converted from an NHWC TFLite model (ORT INT8's
+    tflite2onnx step): that file is NCHW and carries its own card, which the Predictor reads."""
+    spec = source.spec
+    if spec is None or path.suffix.lower() != ".onnx" or spec.layout == "NCHW":
+        return spec
+    from edgepose.backends import open_backend
+    from edgepose.spec import ModelSpec
+
+    meta = open_backend(path, "onnxruntime", threads=1).metadata
+    return ModelSpec.from_json(meta, source=str(path)) if meta else spec.replace(layout="NCHW")
 
 
 def _tflite_session(source: ModelSource, variant: Variant, path: Path, feed, threads: int) -> Session:

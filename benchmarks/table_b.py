@@ -102,7 +102,8 @@ def build_table_b(result, *, variants=VARIANTS) -> TableB | None:
     missing_fixtures = next((s for s in result.skipped if "MXNet fixtures" in s), None)
     if not wanted:
         if missing_fixtures:
-            return TableB(list(variants), [], [], skipped=f"{missing_fixtures} (build: {BUILD_COMMAND})")
+            hint = "" if "make_fixtures.py" in missing_fixtures else f" (build: {BUILD_COMMAND})"
+            return TableB(list(variants), [], [], skipped=f"{missing_fixtures}{hint}")
         return None
     variants = [v for v in variants if any(r.variant == v for r in result.rows if r.model.startswith(PREFIX))]
     rows = []

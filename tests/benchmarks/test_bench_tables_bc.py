@@ -64,6 +64,8 @@ def test_table_b_absent_or_skipped_with_the_build_command():
     skipped = _unresolved_lines([("mxnet:resnet18_v1b", "MXNet fixtures are not built (looked in /nowhere)"),
                                  ("mxnet:resnet50_v1d", "MXNet fixtures are not built (looked in /nowhere)")])
     assert skipped == ["mxnet:resnet18_v1b, mxnet:resnet50_v1d: MXNet fixtures are not built (looked in /nowhere)"]
+    many = _unresolved_lines([(f"mxnet:m{i}", "why") for i in range(9)])
+    assert many == ["9 models (mxnet:m0 ... mxnet:m8): why"]
     table = build_table_b(_result(rows, skipped=skipped))
     assert table.rows == [] and "make_fixtures.py" in table.skipped and "edgepose bench table-b" in table.skipped
     assert "Skipped:" in table.markdown()

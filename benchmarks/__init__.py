@@ -2,7 +2,8 @@
 
     from edgepose.benchmarks import run_benchmark, write_reports
     result = run_benchmark(["deeppose", "heatmap"], variants=["mnn-fp16", "ort-fp32"], rounds=5)
-    write_reports(result, "bench-out")          # report.md, report.json, table_a.{md,json,png}
+    write_reports(result, "bench-out")          # report.md, report.json, table_a.{md,json,png}, table_b/c.{md,json}
+    run_benchmark(["table-c"], variants=["mnn-fp32", "mnn-int8", "ort-fp32", "ort-int8"])  # FP32 vs INT8
 
 Names resolve lazily: importing this package loads neither MNN nor torch.
 """
@@ -19,6 +20,10 @@ _EXPORTS = {
     "write_reports": "report",
     "build_table_a": "table_a",
     "CLAIMS": "table_a",
+    "build_table_b": "table_b",
+    "build_table_c": "table_c",
+    "locate_fixtures": "mxnet_source",
+    "build_fixtures": "mxnet_source",
     "save_baseline": "baseline",
     "load_baseline": "baseline",
     "compare": "baseline",

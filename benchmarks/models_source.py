@@ -34,10 +34,9 @@ TFLITE_ASSETS = {"pose_landmark_full": "blazepose_full", "hand_landmark_full": "
 MODEL_GROUPS = {
     "quick": ("deeppose", "heatmap", "simdr_320"),
     # Table B (seed_figures.md): GluonCV pruned ResNets and their originals, from the MXNet fixtures.
-    # The unpruned resnet101_v1d is not among the fixtures (tests/mxnet_fixtures/make_fixtures.py MODELS).
     "table-b": ("mxnet:resnet18_v1b", "mxnet:resnet18_v1b_0.89", "mxnet:resnet50_v1d", "mxnet:resnet50_v1d_0.86",
                 "mxnet:resnet50_v1d_0.48", "mxnet:resnet50_v1d_0.37", "mxnet:resnet50_v1d_0.11",
-                "mxnet:resnet101_v1d_0.76", "mxnet:resnet101_v1d_0.73"),
+                "mxnet:resnet101_v1d", "mxnet:resnet101_v1d_0.76", "mxnet:resnet101_v1d_0.73"),
     # Table C (FP32 vs INT8): GluonCV's published models from the MXNet fixtures, then zoo models.
     "table-c": ("mxnet:resnet50_v1", "mxnet:mobilenet1.0", "deeppose", "deeppose_x2", "ipr"),
     "int8-tflite": ("pose_landmark_full", "hand_landmark_lite", "hand_landmark_full"),

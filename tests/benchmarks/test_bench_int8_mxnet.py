@@ -67,7 +67,10 @@ def test_cached_report_is_reused_only_while_its_files_exist(tmp_path):
 
 def test_groups_and_their_default_variants():
     names = expand_names(["table-b"])
-    assert names[0] == "mxnet:resnet18_v1b" and "mxnet:resnet50_v1d_0.11" in names and len(names) == 9
+    assert names[0] == "mxnet:resnet18_v1b" and "mxnet:resnet50_v1d_0.11" in names and len(names) == 10
+    from edgepose.benchmarks.table_b import PUBLISHED
+    originals = {f"mxnet:{o}" for o, _, _ in PUBLISHED.values()}
+    assert {f"mxnet:{m}" for m in PUBLISHED} | originals == set(names)  # every published row and its original
     assert expand_names(["table-c"]) == list(MODEL_GROUPS["table-c"])
     assert group_variants(["table-b"]) == GROUP_VARIANTS["table-b"]
     assert group_variants(["table-b", "table-c"]) == ("mnn-fp32", "ort-fp32", "mnn-int8", "ort-int8")

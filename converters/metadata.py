@@ -7,12 +7,12 @@ with provenance: the original source and its sha256, the stage, the precision, t
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from edgepose.assets import sha256_of  # noqa: F401 - re-exported for the converters
 from edgepose.errors import MetadataError
 from edgepose.spec import HEAD_TYPES, REQUIRED_FIELDS, ModelSpec
 
@@ -32,14 +32,6 @@ def tool_versions(*names: str) -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return out
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_card(path: str | Path) -> ModelSpec:

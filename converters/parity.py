@@ -56,37 +56,22 @@ def tolerance_for(precision: str, overrides: Mapping[str, Tolerance] | None = No
 
 # --- inputs -------------------------------------------------------------------------------
 def preprocess(image_bgr: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    """A whole BGR uint8 image as a (1, ...) network input: resize, colour order, mean/std, layout."""
-    import cv2
+    """A whole BGR uint8 image as a (1, ...) network input, prepared as the Predictor prepares it."""
+    from edgepose.processing import transforms
+    from edgepose.processing.image import InputPacker
 
-    w, h = spec.input_size
-    img = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)
-    if spec.color == "RGB":
-        img = img[..., ::-1]
-    x = (img.astype(np.float32) - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    if spec.layout == "NCHW":
-        x = x.transpose(2, 0, 1)
-    return np.ascontiguousarray(x[None], dtype=np.float32)
+    # Exactly the Predictor's whole-image path: one affine warp, then its packer.
+    matrix = transforms.whole_image_matrix(image_bgr.shape, spec.input_size)
+    crop = transforms.warp(image_bgr, matrix, spec.input_size)
+    return InputPacker(spec).pack(crop[None]).copy()
 
 
 def read_image(image: str | Path | np.ndarray) -> tuple[str, np.ndarray]:
-    """(label, BGR uint8 array) for a path or an array."""
-    from edgepose.errors import ImageError
+    """(label, BGR uint8 array) for a path or an array, validated as the Predictor validates."""
+    from edgepose.processing.image import load_image
 
-    if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ImageError(f"parity images must be BGR uint8 (H, W, 3) arrays, got {image.dtype} {image.shape}")
-        return "photo:array", image
-    import cv2
-
-    path = Path(image)
-    if not path.is_file():
-        raise ImageError(f"parity image not found: {path}")
-    array = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if array is None:
-        raise ImageError(f"{path} is not an image OpenCV can read")
-    return f"photo:{path.name}", array
-
+    label = "photo:array" if isinstance(image, np.ndarray) else f"photo:{Path(image).name}"
+    return label, load_image(image)
 
 def image_input(spec: ModelSpec | None, shapes: Mapping[str, Sequence[int]]) -> str | None:
     """The input a photo can be fed to: the spec's image input when its shape matches the spec."""

@@ -47,7 +47,7 @@ def test_missing_paths(tmp_path, ext):
     with pytest.raises(ModelFileError, match="MXNet params file not found"):
         (tmp_path / "m-symbol.json").write_text("{}")
         convert(tmp_path / "m-symbol.json", params=tmp_path / "m-0000.params", output_dir=tmp_path)
-    with pytest.raises(ImageError, match="parity image not found"):
+    with pytest.raises(ImageError, match="image file not found"):
         convert(ext, output_dir=tmp_path / "o", meta=CARD, images=[tmp_path / "missing.jpg"])
 
 

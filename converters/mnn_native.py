@@ -9,6 +9,7 @@ the output file loads".
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from edgepose.errors import ConversionError, UnsupportedOperatorError
 
@@ -90,44 +91,53 @@ def run_native(tool: str, argv: Sequence[str], *, timeout: float = 900.0) -> Nat
     return run
 
 
+@contextlib.contextmanager
+def _atomic_output(src: Path, dst: Path, tool: str) -> Iterator[Path]:
+    """A temporary path beside `dst` for the tool to write; renamed to `dst` only on success.
+
+    Refuses to overwrite the input. On any failure nothing is left under `dst` nor beside it
+    (MNN's quantiser also drops a `<output>.json` scale dump next to its output).
+    """
+    if not src.is_file():
+        raise ConversionError(f"source model not found: {src}")
+    if dst.resolve() == src.resolve():
+        raise ConversionError(f"refusing to overwrite the input {src} with the {tool} output")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # let the tool create it; an existing empty file would look like output
+    try:
+        yield tmp.resolve()
+        if not tmp.is_file() or tmp.stat().st_size == 0:
+            raise ConversionError(f"MNN {tool} wrote no model for {src.name}")
+        os.replace(tmp, dst)
+    finally:
+        for leftover in dst.parent.glob(tmp.name + "*"):
+            leftover.unlink()
+
+
 def convert_to_mnn(src: str | Path, dst: str | Path, *, framework: str, fp16: bool = False,
                    biz_code: str | None = None, extra_args: Sequence[str] = (),
                    timeout: float = 900.0) -> NativeRun:
     """Convert `src` (ONNX / TFLite / ...) to an MNN file at `dst`, atomically.
 
-    The tool writes to a temporary name beside `dst`; only a run whose log reports success
-    and whose output exists is renamed to `dst`, so a failure leaves no half-written file.
-    `biz_code` is stored in the model (edgepose keeps its metadata JSON there).
+    Only a run whose log reports success and whose output exists is renamed to `dst`, so a
+    failure leaves no half-written file. `biz_code` is stored in the model (edgepose keeps
+    its metadata JSON there). Paths in `extra_args` must be absolute (see run_native).
     """
     src, dst = Path(src), Path(dst)
     framework = framework.upper()
     if framework not in FRAMEWORKS:
         raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
-    if not src.is_file():
-        raise ConversionError(f"source model not found: {src}")
-    if dst.resolve() == src.resolve():
-        raise ConversionError(f"refusing to overwrite the input {src} with the converted model")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    argv = ["mnnconvert", "-f", framework, "--modelFile", str(src.resolve()), "--MNNModel", str(tmp.resolve())]
-    if fp16:
-        argv.append("--fp16")
-    if biz_code is not None:
-        argv += ["--bizCode", biz_code]
-    argv += list(extra_args)
-    try:
-        tmp.unlink()  # let the tool create it; an existing empty file would look like output
-        run = run_native("mnnconvert", argv, timeout=timeout)
+    with _atomic_output(src, dst, "mnnconvert") as tmp:
+        argv = ["mnnconvert", "-f", framework, "--modelFile", str(src.resolve()), "--MNNModel", str(tmp)]
+        if fp16:
+            argv.append("--fp16")
+        if biz_code is not None:
+            argv += ["--bizCode", biz_code]
+        run = run_native("mnnconvert", argv + list(extra_args), timeout=timeout)
         _check_convert_log(run, src)
-        if not tmp.is_file() or tmp.stat().st_size == 0:
-            raise ConversionError(
-                f"MNN converter wrote no model for {src.name}; last log line: {_last_line(run.log)!r}")
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     log.debug("mnnconvert %s -> %s\n%s", src, dst, run.log)
     return run
 
@@ -140,29 +150,13 @@ def quantize_mnn(src: str | Path, dst: str | Path, config: dict, *, timeout: flo
     passes three strings where the extension wants one list; this passes the list.
     """
     src, dst = Path(src), Path(dst)
-    if not src.is_file():
-        raise ConversionError(f"source model not found: {src}")
-    if dst.resolve() == src.resolve():
-        raise ConversionError(f"refusing to overwrite the input {src} with the quantised model")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     if "path" in config:  # the calibration folder, read by the child from its scratch dir
         config = {**config, "path": str(Path(config["path"]).resolve())}
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as cfg:
-        json.dump(config, cfg)
-    try:
-        tmp.unlink()
-        run = run_native("mnnquant", ["mnnquant", str(src.resolve()), str(tmp.resolve()), str(Path(cfg.name).resolve())], timeout=timeout)
-        if not tmp.is_file() or tmp.stat().st_size == 0:
-            raise ConversionError(
-                f"MNN quantiser wrote no model for {src.name}; last log line: {_last_line(run.log)!r}")
-        os.replace(tmp, dst)
-    finally:
-        os.unlink(cfg.name)
-        if tmp.exists():
-            tmp.unlink()
+    with tempfile.TemporaryDirectory(prefix="edgepose-mnnquant-cfg-") as cfg_dir:
+        cfg = Path(cfg_dir) / "config.json"
+        cfg.write_text(json.dumps(config))
+        with _atomic_output(src, dst, "mnnquant") as tmp:
+            run = run_native("mnnquant", ["mnnquant", str(src.resolve()), str(tmp), str(cfg)], timeout=timeout)
     return run
 
 

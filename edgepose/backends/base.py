@@ -39,13 +39,17 @@ class Backend(abc.ABC):
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.threads = int(threads)
 
-    @property
-    @abc.abstractmethod
-    def inputs(self) -> list[TensorInfo]: ...
+    # Implementations fill these two lists when they load the model.
+    _inputs: list[TensorInfo]
+    _outputs: list[TensorInfo]
 
     @property
-    @abc.abstractmethod
-    def outputs(self) -> list[TensorInfo]: ...
+    def inputs(self) -> list[TensorInfo]:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return list(self._outputs)
 
     @property
     @abc.abstractmethod

@@ -59,14 +59,6 @@ class MNNBackend(Backend):
         return TensorInfo(var.name, tuple(var.shape), {"float": "float32"}.get(dtype, dtype), layout)
 
     @property
-    def inputs(self) -> list[TensorInfo]:
-        return list(self._inputs)
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return list(self._outputs)
-
-    @property
     def metadata(self) -> str | None:
         if self._biz_code and self._biz_code.lstrip().startswith("{"):
             return self._biz_code

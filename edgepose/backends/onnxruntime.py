@@ -49,14 +49,6 @@ class OnnxRuntimeBackend(Backend):
         return TensorInfo(node.name, shape, _ORT_TYPES.get(node.type, node.type), None)
 
     @property
-    def inputs(self) -> list[TensorInfo]:
-        return list(self._inputs)
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return list(self._outputs)
-
-    @property
     def metadata(self) -> str | None:
         return self._metadata
 

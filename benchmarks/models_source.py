@@ -284,7 +284,9 @@ def _export_registry_model(name: str, spec: ModelSpec, dst: Path) -> None:
     simplified, ok = onnxsim.simplify(onnx.load(str(tmp)))
     if not ok:
         raise ModelFileError(f"onnxsim could not validate the simplified {name}")
-    embed_spec(simplified, spec)
+    from edgepose.converters.metadata import embed_in_onnx
+
+    embed_in_onnx(simplified, spec)
     onnx.save(simplified, str(dst))
     tmp.unlink()
 
@@ -325,6 +327,8 @@ def file_source(path: Path, *, cache: Path, weights: tuple[str, ...] = ("fp32", 
         raise ModelFileError(f"cannot benchmark {path.name}: use a .onnx, .mnn or .tflite file")
     import onnx
 
+    from edgepose.converters.metadata import spec_from_onnx
+
     spec = spec_from_onnx(onnx.load(str(path), load_external_data=False))
     out_dir = Path(cache) / "files" / f"{path.stem}-{_sha(path)}"
     artifacts: dict[tuple[str, str], Path] = {("onnx", "fp32"): path}
@@ -364,27 +368,6 @@ def tflite_source(path: Path, *, cache: Path, preset: str | None, name: str, kin
 
 
 # --- small conversion helpers -------------------------------------------------------------
-METADATA_KEY = "edgepose"
-
-
-def embed_spec(model, spec: ModelSpec | None) -> None:
-    """Store spec JSON in an ONNX ModelProto's metadata_props (what the runtime reads back)."""
-    if spec is None:
-        return
-    keep = [p for p in model.metadata_props if p.key != METADATA_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(keep)
-    prop = model.metadata_props.add()
-    prop.key, prop.value = METADATA_KEY, spec.to_json()
-
-
-def spec_from_onnx(model) -> ModelSpec | None:
-    for prop in model.metadata_props:
-        if prop.key == METADATA_KEY:
-            return ModelSpec.from_json(prop.value, source="ONNX metadata")
-    return None
-
-
 def onnx_to_mnn(src: Path, dst: Path, *, fp16: bool, spec: ModelSpec | None) -> Path:
     """The MNN native converter in a child process (edgepose.converters.mnn_native)."""
     from edgepose.converters.mnn_native import convert_to_mnn

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from edgepose.errors import MetadataError, ModelFileError
 from edgepose.spec import HEAD_TYPES, ModelSpec
 
+from .backbones.shufflenetv2 import FOLDED_MARK
 from .layers import calibrate_batchnorm
 from .keypoints import IMAGENET_MEAN, IMAGENET_STD, MPII_FLIP_PAIRS, MPII_KEYPOINTS, MPII_SKELETON
 
@@ -184,9 +185,9 @@ def _load_weights(model, path: Path, name: str) -> None:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise ModelFileError(f"{path} holds a {type(state).__name__}, not a state dict")
-    if any(".rbr_reparam." in k for k in state):
+    if any(".rbr_reparam." in k or k.endswith(FOLDED_MARK) for k in state):
         model.eval()
-        model.switch_to_deploy()  # the weights were saved from a re-parameterised model
+        model.switch_to_deploy()  # the weights were saved from a re-parameterised / folded model
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

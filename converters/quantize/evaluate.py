@@ -79,6 +79,20 @@ def keypoints(backend, spec: ModelSpec, tensors: np.ndarray) -> tuple[np.ndarray
     return np.stack(out), (np.array(presence) if len(presence) == len(out) else None)
 
 
+def keypoint_error(reference, spec: ModelSpec, tensors: np.ndarray):
+    """error(backend) -> mean keypoint distance to `reference`'s (px at 256 scale) on `tensors`,
+    over the samples the reference sees a presence in (as `accuracy` gates them)."""
+    ref, presence = keypoints(_open(reference), spec, tensors)
+    keep = presence >= PRESENCE_MIN if presence is not None and (presence >= PRESENCE_MIN).any() else slice(None)
+    scale = 256.0 / max(spec.input_size)
+
+    def error(backend) -> float:
+        xy, _ = keypoints(_open(backend), spec, tensors)
+        return float(np.linalg.norm(xy - ref, axis=-1)[keep].mean() * scale)
+
+    return error
+
+
 def accuracy(fp32, int8, spec: ModelSpec, holdout: CalibrationSet) -> Accuracy:
     """INT8 vs FP32 keypoints on the held-out crops (backends, or paths opened with one thread)."""
     fp32, int8 = _open(fp32), _open(int8)

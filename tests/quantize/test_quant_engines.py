@@ -135,3 +135,14 @@ def test_report_json_beside_the_artifacts(hand_int8):
         assert {"fp32_ms", "int8_ms", "speedup"} <= set(e["speed"])
     assert data["holdout"]["source"].startswith("pinned:hand")
     assert not set(data["calibration"]["samples"]) & set(data["holdout"]["samples"])
+
+
+def test_error_split_says_where_the_int8_error_comes_from(hand_int8):
+    """--layer-report adds the same quantisation with 16-bit activations / weights on the held-out crops."""
+    ort = hand_int8.engine("onnxruntime")
+    split = ort.details["error_split"]
+    assert split["samples"] == hand_int8.holdout["count"]
+    # w8a8 is the file's own figure, rebuilt from the same calibration ranges.
+    assert split["w8a8"] == pytest.approx(ort.accuracy.mean_px_256, rel=0.1)
+    assert 0 < split["w8a16"] < split["w8a8"] and 0 < split["w16a8"] < split["w8a8"] * 1.1
+    assert any("where the error comes from" in n for n in ort.notes)

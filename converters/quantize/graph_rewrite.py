@@ -31,7 +31,7 @@ from onnx import helper, numpy_helper
 
 log = logging.getLogger(__name__)
 
-# ConvTranspose kernel index used by 2x2-window tap d (0: row t-1, 1: row t) of output phase r.
+# ConvTranspose kernel index of tap d of output phase r's 2x2 window (rows i-1, i for r=0; rows i, i+1 for r=1).
 _TAPS = {0: (3, 1), 1: (2, 0)}
 _MIN_OPSET = 11  # DepthToSpace `mode` (DCR is also the default before it)
 
@@ -59,12 +59,12 @@ def rewrite_conv_transposes(model: onnx.ModelProto, *, fold_batchnorm: bool = Tr
             consumers.setdefault(i, []).append(n)
 
     new_nodes: list[onnx.NodeProto] = []
-    dropped: set[int] = set()  # id() of BatchNormalization nodes folded away
+    dropped: set[str] = set()  # outputs of the BatchNormalization nodes folded away
     dropped_values: set[str] = set()
     replaced_inputs: set[str] = set()  # initializers the removed nodes read; dropped if now unused
     rewritten: list[str] = []
     for index, node in enumerate(graph.node):
-        if id(node) in dropped:
+        if node.op_type == "BatchNormalization" and node.output[0] in dropped:
             continue
         params = _match(node, inits, graph_inputs) if node.op_type == "ConvTranspose" else None
         if params is None:
@@ -77,7 +77,7 @@ def rewrite_conv_transposes(model: onnx.ModelProto, *, fold_batchnorm: bool = Tr
         bn = _single_bn(node, consumers, graph_outputs, inits, graph_inputs) if fold_batchnorm else None
         if bn is not None:
             weight, bias = _fold_bn(weight, bias, bn, inits)
-            dropped.add(id(bn))
+            dropped.add(bn.output[0])
             replaced_inputs.update(bn.input[1:])
             dropped_values.add(target)
             target = bn.output[0]

@@ -16,7 +16,7 @@ the blocks into the 2Hx2W output. MACs equal the deconvolution's. Nothing depend
 dynamic spatial sizes and batches work. A BatchNormalization that only reads the ConvTranspose is
 folded into the Convs (after DepthToSpace it could not be fused and would stay float).
 
-Measured (simdr, 1 thread, ORT 1.32; /work/scratch/deconv): INT8 0.69x -> 1.7x of FP32. One 2x2 Conv
+Measured (simdr, 1 thread, ORT 1.32, interleaved medians): INT8 0.69x -> 1.7x of FP32. One 2x2 Conv
 with 4*Cout outputs over (H+1)x(W+1) plus four phase Slices (the PyTorch form) was ~10% slower in
 INT8 and 0.93x in FP32; this form costs nothing in FP32. DepthToSpace itself runs in float between a
 DQ and a Q (the quantiser has no rule for it), ~3% of the INT8 time; Reshape/Transpose forms were no faster.

@@ -14,9 +14,13 @@ so the note lists the compute ops that stayed float in the optimised graph. Seen
 - S8S8 (int8 activations): residual Adds stay float, so the Convs beside them stay
   DequantizeLinear -> Conv -> QuantizeLinear (hand_landmark_lite: 15 of 47 Convs, 0.6-0.9x);
   U8S8 (edgepose's default) fuses all of them (47 QLinearConv, 10 QLinearAdd; 1.1-2.1x).
-- ConvTranspose has no integer kernel: SimDR's deconvolutions run in float between Q/DQ (0.7x).
-- int8 QLinearConv runs channels-last: ShuffleNetV2's shuffles keep ~35 extra Transposes
-  (DeepPose 1.46x vs 2.11x for the wider DeepPose-x2, whose convolutions dominate).
+- ConvTranspose has no integer kernel: SimDR's deconvolutions ran in float between Q/DQ (0.7x);
+  graph_rewrite.py now turns ConvTranspose(4, s2, p1) into Convs before quantising (1.6-1.8x).
+- int8 QLinearConv runs channels-last and cannot move its layout Transposes through ShuffleNetV2's
+  5-D channel shuffle (three uint8 Transposes per unit, a quarter of DeepPose's INT8 time); the
+  zoo's deploy form folds the shuffles into the weights. What is left on the x1.0 models (~1.5x):
+  the 3-channel stem conv is 2x slower in int8 than in float, and the 58/116-channel units gain
+  only 1.2-1.4x; int8 pays off with width (conv5 3.3x, DeepPose-x2 2.3x).
 """
 from __future__ import annotations
 

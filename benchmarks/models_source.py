@@ -38,7 +38,8 @@ MODEL_GROUPS = {
                 "mxnet:resnet50_v1d_0.48", "mxnet:resnet50_v1d_0.37", "mxnet:resnet50_v1d_0.11",
                 "mxnet:resnet101_v1d", "mxnet:resnet101_v1d_0.76", "mxnet:resnet101_v1d_0.73"),
     # Table C (FP32 vs INT8): GluonCV's published models from the MXNet fixtures, then zoo models.
-    "table-c": ("mxnet:resnet50_v1", "mxnet:mobilenet1.0", "deeppose", "deeppose_x2", "ipr"),
+    "table-c": ("mxnet:resnet50_v1", "mxnet:mobilenet1.0", "deeppose", "deeppose_x2", "ipr", "dsnt_deconv", "simdr",
+                "simdr_320"),
     "int8-tflite": ("pose_landmark_full", "hand_landmark_lite", "hand_landmark_full"),
 }
 # Variants a group is measured in when none are given (the CLI's and the suite's default for it).

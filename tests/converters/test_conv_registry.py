@@ -51,4 +51,5 @@ def test_trained_checkpoint_with_module_prefix_loads_into_the_zoo_model(tmp_path
     x = torch.randn(1, 3, 256, 256)
     with torch.no_grad():
         want, got = trained(x), src.module(x)
-    np.testing.assert_array_equal(got["coords"].numpy(), want["coords"].numpy())
+    # the source is in deploy form (channel shuffles folded into the weights): equal up to float rounding
+    np.testing.assert_allclose(got["coords"].numpy(), want["coords"].numpy(), rtol=0, atol=1e-6)

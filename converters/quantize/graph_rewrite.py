@@ -20,6 +20,8 @@ Measured (simdr, 1 thread, ORT 1.32, interleaved medians): INT8 0.69x -> 1.7x of
 with 4*Cout outputs over (H+1)x(W+1) plus four phase Slices (the PyTorch form) was ~10% slower in
 INT8 and 0.93x in FP32; this form costs nothing in FP32. DepthToSpace itself runs in float between a
 DQ and a Q (the quantiser has no rule for it), ~3% of the INT8 time; Reshape/Transpose forms were no faster.
+Only the ONNX Runtime INT8 graph gets it: MNN runs the original ConvTranspose faster (the rewritten
+FP16 graphs were 0.78-0.87x), and ORT FP32 gains only on wide deconvs (heatmap 1.19x, simdr 0.99x).
 """
 from __future__ import annotations
 

@@ -9,7 +9,9 @@ measured faster here (S8S8 leaves residual Adds in float and blocks conv fusion)
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -68,9 +70,20 @@ class _Reader:
             yield item
 
 
+@contextlib.contextmanager
+def _working_directory(path: Path):
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def prepare(src: Path, dst: Path) -> dict[str, Any]:
     """Opset >= 13, ConvTranspose(4, s2, p1) as Convs (graph_rewrite: ORT has no int8 ConvTranspose),
-    and quant_pre_process; falls back to the model without pre-processing if that fails."""
+    and quant_pre_process (without symbolic shape inference if that gives up; without pre-processing
+    if both fail). `dst` must be in a scratch folder: ORT may write debris beside it."""
     import onnx
     from onnx import version_converter
 
@@ -87,15 +100,22 @@ def prepare(src: Path, dst: Path) -> dict[str, Any]:
         details["conv_transpose_to_conv"] = len(rewritten)
     staged = dst.with_name(dst.stem + ".opset.onnx")
     onnx.save(model, str(staged))
-    try:
-        from onnxruntime.quantization.shape_inference import quant_pre_process
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-        quant_pre_process(str(staged), str(dst), skip_symbolic_shape=False)
-        details["pre_process"] = "quant_pre_process"
-    except Exception as exc:  # noqa: BLE001 - pre-processing is an optimisation; quantise without it
-        log.warning("quant_pre_process failed on %s (%s); quantising without it", src.name, exc)
-        staged.replace(dst)
-        details["pre_process"] = f"skipped: {type(exc).__name__}"
+    # ORT's symbolic shape inference, when it gives up, dumps sym_shape_infer_temp.onnx and its weights
+    # into the working directory: run it from the scratch folder so nothing lands in the user's.
+    with _working_directory(dst.parent):
+        for symbolic in (True, False):
+            try:
+                quant_pre_process(str(staged), str(dst), skip_symbolic_shape=not symbolic)
+                details["pre_process"] = "quant_pre_process" + ("" if symbolic else " (no symbolic shapes)")
+                break
+            except Exception as exc:  # noqa: BLE001 - pre-processing is an optimisation
+                reason = f"{type(exc).__name__}: {exc}"
+        else:
+            log.warning("quant_pre_process failed on %s (%s); quantising without it", src.name, reason)
+            staged.replace(dst)
+            details["pre_process"] = f"skipped: {reason[:200]}"
     return details
 
 

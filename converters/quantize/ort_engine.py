@@ -81,14 +81,16 @@ def _working_directory(path: Path):
 
 
 def prepare(src: Path, dst: Path) -> dict[str, Any]:
-    """Opset >= 13, ConvTranspose(4, s2, p1) as Convs (graph_rewrite: ORT has no int8 ConvTranspose),
-    and quant_pre_process (without symbolic shape inference if that gives up; without pre-processing
-    if both fail). `dst` must be in a scratch folder: ORT may write debris beside it."""
+    """Opset >= 13; the graph_rewrite passes (ConvTranspose(4, s2, p1) as Convs: ORT has no int8
+    ConvTranspose; an RGB stride-2 stem as SpaceToDepth + 2x2 Conv: its int8 im2col is slow); then
+    quant_pre_process (without symbolic shape inference if that gives up; without pre-processing if
+    both fail). `dst` must be in a scratch folder: ORT may write debris beside it."""
     import onnx
     from onnx import version_converter
 
-    from .graph_rewrite import rewrite_conv_transposes
+    from .graph_rewrite import rewrite_conv_transposes, rewrite_strided_stem
 
+    dst = Path(dst).resolve()  # pre-processing runs from dst's folder
     model = onnx.load(str(src))
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     details: dict[str, Any] = {"opset_before": opset}
@@ -98,6 +100,9 @@ def prepare(src: Path, dst: Path) -> dict[str, Any]:
     model, rewritten = rewrite_conv_transposes(model)
     if rewritten:
         details["conv_transpose_to_conv"] = len(rewritten)
+    model, stem = rewrite_strided_stem(model)
+    if stem:
+        details["stem_space_to_depth"] = stem
     staged = dst.with_name(dst.stem + ".opset.onnx")
     onnx.save(model, str(staged))
     from onnxruntime.quantization.shape_inference import quant_pre_process

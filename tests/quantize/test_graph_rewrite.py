@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgepose.converters.quantize.graph_rewrite import rewrite_conv_transposes
+from edgepose.converters.quantize.graph_rewrite import rewrite_conv_transposes, rewrite_strided_stem
 
 OPSET = 17
 
@@ -219,3 +219,48 @@ def test_rewritten_graph_quantises_to_int8_convs(tmp_path):
     ops = optimised_ops(rewritten)
     assert ops["ConvTranspose"] == 0 and ops["Conv"] == 0 and ops["FusedConv"] == 0
     assert ops["QLinearConv"] == 4
+
+
+# --- the stride-2 RGB stem -------------------------------------------------------------------------------
+def _stem_model(*, pads=(1, 1, 1, 1), cin=3, size=(8, 10), strides=(2, 2), kernel=3, bias=True) -> onnx.ModelProto:
+    rng = np.random.default_rng(1)
+    inits = [numpy_helper.from_array(rng.normal(size=(5, cin, kernel, kernel)).astype(np.float32), "w")]
+    if bias:
+        inits.append(numpy_helper.from_array(rng.normal(size=(5,)).astype(np.float32), "b"))
+    conv = helper.make_node("Conv", ["x", "w"] + (["b"] if bias else []), ["c"], name="stem", kernel_shape=[kernel] * 2,
+                            strides=list(strides), pads=list(pads))
+    relu = helper.make_node("Relu", ["c"], ["y"])
+    graph = helper.make_graph([conv, relu], "stem", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                                  ["N", cin, *size])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5, "H", "W"])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+
+
+@pytest.mark.parametrize("pads", [(1, 1, 1, 1), (0, 0, 1, 1), (1, 0, 1, 1)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_stem_rewritten_exactly(pads, bias):
+    """PyTorch-style (1,1,1,1) and TensorFlow SAME (0,0,1,1) stems: SpaceToDepth + 2x2 Conv, same output."""
+    model = _stem_model(pads=pads, bias=bias)
+    out, names = rewrite_strided_stem(model)
+    onnx.checker.check_model(out, full_check=True)
+    assert names == ["stem"] and _ops(out)["SpaceToDepth"] == 1
+    assert [i.name for i in out.graph.initializer].count("w") == 0  # the 3x3 weight is gone
+    x = np.random.default_rng(2).normal(size=(2, 3, 8, 10)).astype(np.float32)
+    _assert_close(_run(model, x), _run(out, x))
+
+
+@pytest.mark.parametrize("kwargs", [dict(cin=8), dict(size=(9, 10)), dict(strides=(1, 1)), dict(kernel=5, pads=(2, 2, 2, 2)),
+                                    dict(pads=(1, 1, 0, 0))])
+def test_non_matching_stem_untouched(kwargs):
+    model = _stem_model(**kwargs)
+    out, names = rewrite_strided_stem(model)
+    assert names == [] and out.SerializeToString() == model.SerializeToString()
+
+
+def test_real_stems_rewritten(zoo_onnx):
+    """The zoo's ShuffleNetV2 stem (3->24, 3x3 s2) on a real export, batch 2."""
+    name, model = zoo_onnx
+    out, names = rewrite_strided_stem(model)
+    assert len(names) == 1
+    x = np.random.default_rng(0).normal(size=(2, 3, 256, 256)).astype(np.float32)
+    _assert_close(_run(model, x), _run(out, x))

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 INT8_ENGINES = {"mnn": "mnn", "onnxruntime": "onnxruntime"}
 # What the INT8 step is asked for (part of the cache key).
-INT8_SETTINGS = {"engines": ["mnn", "onnxruntime"], "strict": False, "calib_count": 32, "methods": "defaults"}
+# calib_count None: the INT8 default, min(64, samples the pinned set gives)
+INT8_SETTINGS = {"engines": ["mnn", "onnxruntime"], "strict": False, "calib_count": None, "methods": "defaults"}
 
 
 def int8_engines(variants: Iterable[Variant]) -> tuple[str, ...]:

@@ -42,7 +42,7 @@ def add_int8_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--ort-activations", default=ort_engine.DEFAULT_ACTIVATIONS, choices=ort_engine.ACTIVATIONS,
                    help="ONNX Runtime activation type: uint8 (U8S8, default, fastest here) or int8 (S8S8)")
     g.add_argument("--calib-count", type=int, metavar="N",
-                   help="calibration samples to use, spread over the set (default: up to 32); more than the "
+                   help="calibration samples to use, spread over the set (default: up to 64); more than the "
                         "folder gives is an error")
     g.add_argument("--int8-holdout", metavar="DIR", help="photos for the accuracy check (default: every 5th "
                    "calibration image is held out; for pinned:* the held-out pinned photo)")

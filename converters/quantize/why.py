@@ -18,9 +18,10 @@ so the note lists the compute ops that stayed float in the optimised graph. Seen
   graph_rewrite.py now turns ConvTranspose(4, s2, p1) into Convs before quantising (1.6-1.8x).
 - int8 QLinearConv runs channels-last and cannot move its layout Transposes through ShuffleNetV2's
   5-D channel shuffle (three uint8 Transposes per unit, a quarter of DeepPose's INT8 time); the
-  zoo's deploy form folds the shuffles into the weights. What is left on the x1.0 models (~1.5x):
-  the 3-channel stem conv is 2x slower in int8 than in float, and the 58/116-channel units gain
-  only 1.2-1.4x; int8 pays off with width (conv5 3.3x, DeepPose-x2 2.3x).
+  zoo's deploy form folds the shuffles into the weights.
+- A 3-channel stem conv is 2x slower in int8 than in float (im2col depth 27); graph_rewrite.py
+  turns it into SpaceToDepth + 2x2 conv. What is left on the thin x1.0 models (~1.6x): the
+  58/116-channel units gain only 1.2-1.4x; int8 pays off with width (conv5 3.3x, DeepPose-x2 2.3x).
 """
 from __future__ import annotations
 

@@ -253,10 +253,11 @@ def rewrite_strided_stem(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[
     graph = out.graph
     inits = {i.name: i for i in graph.initializer}
     graph_inputs = {i.name: i for i in graph.input if i.name not in inits}
+    declared = {i.name for i in graph.input}
     names = _Names(graph)
     new_nodes, rewritten, replaced = [], [], set()
     for node in graph.node:
-        params = _match_stem(node, inits, graph_inputs) if node.op_type == "Conv" else None
+        params = _match_stem(node, inits, graph_inputs, declared) if node.op_type == "Conv" else None
         if params is None:
             new_nodes.append(node)
             continue
@@ -281,8 +282,10 @@ def rewrite_strided_stem(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[
     return out, rewritten
 
 
-def _match_stem(node: onnx.NodeProto, inits: dict, graph_inputs: dict) -> tuple[np.ndarray, int, int] | None:
-    """(weight, top pad, left pad) if `node` is a stem Conv the rewrite reproduces exactly, else None."""
+def _match_stem(node: onnx.NodeProto, inits: dict, graph_inputs: dict, declared_inputs: set[str]
+                ) -> tuple[np.ndarray, int, int] | None:
+    """(weight, top pad, left pad) if `node` is a stem Conv the rewrite reproduces exactly, else None.
+    graph_inputs: the real inputs (no initializer); declared_inputs: every name graph.input lists."""
     if node.domain not in ("", "ai.onnx") or node.input[0] not in graph_inputs or len(node.output) != 1:
         return None
     a = _attrs(node)
@@ -293,10 +296,11 @@ def _match_stem(node: onnx.NodeProto, inits: dict, graph_inputs: dict) -> tuple[
             or a.get("group", 1) != 1 or len(pads) != 4 or pads[0] not in (0, 1) or pads[1] not in (0, 1)
             or pads[2:] != [1, 1]):
         return None
-    weight = _const(node.input[1], inits, set())
+    overridable = declared_inputs  # an initializer also listed as an input can be fed: not a constant
+    weight = _const(node.input[1], inits, overridable)
     if weight is None or weight.ndim != 4 or weight.shape[2:] != (3, 3) or weight.shape[1] > MAX_STEM_CHANNELS:
         return None
-    if len(node.input) > 2 and node.input[2] and _const(node.input[2], inits, set()) is None:
+    if len(node.input) > 2 and node.input[2] and _const(node.input[2], inits, overridable) is None:
         return None
     dims = graph_inputs[node.input[0]].type.tensor_type.shape.dim
     hw = [d.dim_value if d.HasField("dim_value") else 0 for d in dims[2:]]

@@ -1,10 +1,11 @@
 """ONNX Runtime static INT8 quantisation: QDQ, uint8 activations, int8 per-channel weights (U8S8).
 
 Steps: upgrade the opset to >= 13 (per-channel DequantizeLinear needs its `axis`), rewrite
-ConvTranspose(4, s2, p1) as Convs (graph_rewrite.py: ORT has no int8 ConvTranspose), run
+ConvTranspose(4, s2, p1) as Convs and an RGB stride-2 stem as SpaceToDepth + 2x2 Conv
+(graph_rewrite.py: what ORT's int8 kernels lack or run slowly), run
 `quant_pre_process` (shape inference + graph optimisation, as ONNX Runtime recommends),
 calibrate with the Predictor's tensors one sample at a time (graphs with a baked batch of 1
-work), write QDQ and embed the INT8 model card. U8S8 rather than ORT's usual S8S8 on x86:
+work), write QDQ with Softmax left float (FLOAT_OPS) and embed the INT8 model card. U8S8 rather than ORT's usual S8S8 on x86:
 measured faster here (S8S8 leaves residual Adds in float and blocks conv fusion).
 """
 from __future__ import annotations
@@ -182,8 +183,9 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
     with tempfile.TemporaryDirectory(prefix="edgepose-ortquant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         details = prepare(fp32, pre)
-        exclude = resolve_keep_float(pre, keep_float)
-        exclude += [n for n, op in node_names(pre) if op in FLOAT_OPS and n not in exclude]
+        kept = resolve_keep_float(pre, keep_float)
+        always = [n for n, op in node_names(pre) if op in FLOAT_OPS and n not in kept]
+        exclude = kept + always
         input_name = spec.input_name or onnx.load(str(pre), load_external_data=False).graph.input[0].name
         reader = _Reader(input_name, tensors)
         cache = Path(tmp) / "calibration.json"
@@ -204,7 +206,8 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
         profile = optimized_profile(dst)
     except Exception as exc:  # noqa: BLE001 - diagnostics only
         profile = {"error": f"{type(exc).__name__}: {exc}"}
-    out = {"optimized_graph": profile, "method": method, "keep_float": exclude, "per_channel_weights": per_channel,
+    out = {"optimized_graph": profile, "method": method, "keep_float": kept, "float_ops": always,
+           "per_channel_weights": per_channel,
            "format": "QDQ", "activation_type": activations, "weight_type": "int8", "quantize_nodes": qdq,
            "seconds": time.perf_counter() - t0, "layers": layers, **details}
     if split is not None:

@@ -37,6 +37,7 @@ def test_simdr_int8_keeps_softmax_float_and_converts_deconvs(simdr_norm_onnx, tm
     inits = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
     softmax = [n for n in graph.node if n.op_type == "Softmax"]
     assert len(softmax) == 2  # the x and y distributions
+    assert sorted(ort.details["float_ops"]) == sorted(n.name for n in softmax) and ort.details["keep_float"] == []
     for node in softmax:
         # Quantised as a Softmax, ORT fixes the output range to [0, 1] (scale 1/256); left float, the
         # probabilities are quantised by their consumer with their own calibrated, much finer range.

@@ -172,14 +172,14 @@ def fold_channel_shuffles(net: ShuffleNetV2) -> None:
             channels, half = unit.out_channels, unit.out_channels // 2
             # logical output ids the next unit's branch2 reads (a next stage's stride-2 unit reads all: no constraint)
             wanted = set(range(half, channels)) if ui + 1 < len(units) else set()
-            out_a = sorted(range(half), key=lambda j: (2 * j in wanted, j))       # A: wanted last
+            out_b = sorted(range(half), key=lambda j: (2 * j + 1 not in wanted, j))  # B (branch2): wanted first
             if unit.stride == 2:
+                out_a = sorted(range(half), key=lambda j: (2 * j in wanted, j))  # A (branch1): wanted last
                 order = phys if phys is not None else list(range(unit.branch2[0][0].in_channels))
                 _permute_channels(unit.branch1[0], order)   # depthwise: channel k now reads logical order[k]
                 _permute_inputs(unit.branch1[1], order)
                 _permute_inputs(unit.branch2[0], order)
                 _permute_channels(unit.branch1[1], out_a, outputs_only=True)
-                out_b = sorted(range(half), key=lambda j: (2 * j + 1 not in wanted, j))  # B: wanted first
                 _permute_channels(unit.branch2[2], out_b, outputs_only=True)
                 phys = [2 * j for j in out_a] + [2 * j + 1 for j in out_b]
                 unit.pieces = []  # folded, stride 2: plain concatenation
@@ -192,7 +192,6 @@ def fold_channel_shuffles(net: ShuffleNetV2) -> None:
             assert len(branch) == 1, runs  # the previous unit made the branch input contiguous
             _, length, start = runs[branch[0]]
             _permute_inputs(unit.branch2[0], [phys[k] - half for k in range(start, start + length)])
-            out_b = sorted(range(half), key=lambda j: (2 * j + 1 not in wanted, j))
             _permute_channels(unit.branch2[2], out_b, outputs_only=True)
             keep = ([k for k, r in enumerate(runs) if r[0] == "out"] + [k for k, r in enumerate(runs) if r[0] == "next"])
             unit.pieces, unit.branch_piece, unit.keep = [r[1] for r in runs], branch[0], keep

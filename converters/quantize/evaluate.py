@@ -79,11 +79,18 @@ def keypoints(backend, spec: ModelSpec, tensors: np.ndarray) -> tuple[np.ndarray
     return np.stack(out), (np.array(presence) if len(presence) == len(out) else None)
 
 
+def presence_gate(presence: np.ndarray | None, count: int) -> tuple[np.ndarray, str]:
+    """(mask, description) of the samples scored: those FP32 sees a presence in, if it has that output."""
+    if presence is not None and (presence >= PRESENCE_MIN).any():
+        return presence >= PRESENCE_MIN, f"FP32 presence >= {PRESENCE_MIN}"
+    return np.ones(count, bool), "none"
+
+
 def keypoint_error(reference, spec: ModelSpec, tensors: np.ndarray):
     """error(backend) -> mean keypoint distance to `reference`'s (px at 256 scale) on `tensors`,
     over the samples the reference sees a presence in (as `accuracy` gates them)."""
     ref, presence = keypoints(_open(reference), spec, tensors)
-    keep = presence >= PRESENCE_MIN if presence is not None and (presence >= PRESENCE_MIN).any() else slice(None)
+    keep, _ = presence_gate(presence, len(ref))
     scale = 256.0 / max(spec.input_size)
 
     def error(backend) -> float:
@@ -100,11 +107,7 @@ def accuracy(fp32, int8, spec: ModelSpec, holdout: CalibrationSet) -> Accuracy:
     (a, presence), (b, _) = keypoints(fp32, spec, tensors), keypoints(int8, spec, tensors)
     all_dist = np.linalg.norm(a - b, axis=-1)  # (N, K) input pixels
     scale_256 = 256.0 / max(spec.input_size)
-    keep = np.ones(len(all_dist), bool)
-    gate = "none"
-    if presence is not None and (presence >= PRESENCE_MIN).any():
-        keep = presence >= PRESENCE_MIN
-        gate = f"FP32 presence >= {PRESENCE_MIN}"
+    keep, gate = presence_gate(presence, len(all_dist))
     dist = all_dist[keep]
     # Input pixels -> image pixels: divide by the crop's scale (the matrix's x scale; no rotation).
     to_image = 1.0 / np.abs(holdout.matrices[:, 0, 0]) if holdout.matrices is not None else np.ones(len(dist))

@@ -104,6 +104,11 @@ def _attrs(node: onnx.NodeProto) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
+def _auto_pad(attrs: dict) -> str:
+    value = attrs.get("auto_pad", b"NOTSET")
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _const(name: str, inits: dict, graph_inputs: set[str]) -> np.ndarray | None:
     """The initializer's value, or None if it is not a constant (absent, or overridable as an input)."""
     if name not in inits or name in graph_inputs:
@@ -116,9 +121,7 @@ def _match(node: onnx.NodeProto, inits: dict, graph_inputs: set[str]) -> tuple[n
     if node.domain not in ("", "ai.onnx") or len(node.input) < 2 or len(node.output) != 1:
         return None
     a = _attrs(node)
-    auto_pad = a.get("auto_pad", b"NOTSET")
-    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
-    if (auto_pad != "NOTSET" or list(a.get("strides", [1, 1])) != [2, 2] or list(a.get("pads", [])) != [1, 1, 1, 1]
+    if (_auto_pad(a) != "NOTSET" or list(a.get("strides", [1, 1])) != [2, 2] or list(a.get("pads", [])) != [1, 1, 1, 1]
             or list(a.get("dilations", [1, 1])) != [1, 1] or a.get("group", 1) != 1
             or any(a.get("output_padding", [])) or "output_shape" in a
             or list(a.get("kernel_shape", [4, 4])) != [4, 4]):
@@ -289,9 +292,8 @@ def _match_stem(node: onnx.NodeProto, inits: dict, graph_inputs: dict, declared_
     if node.domain not in ("", "ai.onnx") or node.input[0] not in graph_inputs or len(node.output) != 1:
         return None
     a = _attrs(node)
-    auto_pad = a.get("auto_pad", b"NOTSET")
     pads = list(a.get("pads", [0, 0, 0, 0]))
-    if ((auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad) != "NOTSET"
+    if (_auto_pad(a) != "NOTSET"
             or list(a.get("strides", [1, 1])) != [2, 2] or list(a.get("dilations", [1, 1])) != [1, 1]
             or a.get("group", 1) != 1 or len(pads) != 4 or pads[0] not in (0, 1) or pads[1] not in (0, 1)
             or pads[2:] != [1, 1]):

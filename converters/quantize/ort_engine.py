@@ -103,7 +103,7 @@ def prepare(src: Path, dst: Path) -> dict[str, Any]:
         details["conv_transpose_to_conv"] = len(rewritten)
     model, stem = rewrite_strided_stem(model)
     if stem:
-        details["stem_space_to_depth"] = stem
+        details["stem_space_to_depth"] = len(stem)
     staged = dst.with_name(dst.stem + ".opset.onnx")
     onnx.save(model, str(staged))
     from onnxruntime.quantization.shape_inference import quant_pre_process

@@ -16,7 +16,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from edgepose.errors import ConversionError, EdgePoseError
-from edgepose.spec import REQUIRED_ROLES, ModelSpec
+from edgepose.heads import HEADS
+from edgepose.spec import ModelSpec
 
 from .report import OutputParity, Tolerance
 
@@ -138,7 +139,7 @@ def output_roles(spec: ModelSpec | None, names: Sequence[str]) -> dict[str, str]
         return {}
     if spec.outputs:
         return {name: role for role, name in spec.outputs.items()}
-    first = REQUIRED_ROLES[spec.head][0][0]
+    first = HEADS[spec.head].primary_role
     return {names[0]: first} if names else {}
 
 

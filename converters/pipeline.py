@@ -19,7 +19,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from edgepose.errors import ConversionError, EdgePoseError, MetadataError, ParityError
-from edgepose.spec import ModelSpec, REQUIRED_ROLES
+from edgepose.heads import HEADS
+from edgepose.spec import ModelSpec
 
 from . import parity as parity_mod
 from . import stages as st
@@ -452,7 +453,7 @@ def _output_names(probed: Sequence[str | None], spec: ModelSpec | None) -> list[
     if spec is not None and spec.outputs and len(spec.outputs) == n:
         return list(spec.outputs.values())
     if spec is not None and n == 1:
-        return [REQUIRED_ROLES[spec.head][0][0]]
+        return [HEADS[spec.head].primary_role]
     return ["output"] if n == 1 else [f"output_{i}" for i in range(n)]
 
 

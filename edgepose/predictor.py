@@ -19,6 +19,7 @@ import numpy as np
 
 from .backends import Backend, open_backend
 from .errors import MetadataError, ShapeError
+from .heads import HEADS, POSE_HEADS
 from .processing import transforms
 from .processing.decoders import decode
 from .processing.image import InputPacker, load_image
@@ -75,6 +76,11 @@ class Predictor:
         options = {"precision": precision} if precision is not None else {}
         self.backend = open_backend(model, backend, threads=threads, **options)
         self.spec = resolve_spec(self.backend, spec, **fields)
+        if HEADS[self.spec.head].kind != "pose":
+            raise MetadataError(
+                f"{Path(model).name} is a person detector (head {self.spec.head!r}), not a keypoint model "
+                f"(heads {', '.join(POSE_HEADS)}); open it with edgepose.Detector, or pass it as the "
+                "detector of edgepose.Pipeline")
         self._input = self._match_input()
         self._roles = self._match_outputs()
         self._packer = InputPacker(self.spec)
@@ -112,13 +118,13 @@ class Predictor:
 
     def _match_outputs(self) -> dict[str, str]:
         names = self.backend.output_names
+        head = HEADS[self.spec.head]
         if not self.spec.outputs:
-            if len(names) == 1 and self.spec.head in ("regression", "integral", "simdr", "heatmap", "landmarks"):
-                role = {"heatmap": "heatmaps", "landmarks": "landmarks"}.get(self.spec.head, "coords")
-                return {role: names[0]}
+            if len(names) == 1:
+                return {head.primary_role: names[0]}
             raise MetadataError(
                 f"the model has outputs {names}; set outputs={{role: name}} to say which holds what "
-                f"(roles for a {self.spec.head} head: see edgepose.spec.REQUIRED_ROLES)")
+                f"(roles for a {self.spec.head} head: {sorted(head.all_roles)})")
         missing = [n for n in self.spec.outputs.values() if n not in names]
         if missing:
             raise MetadataError(f"metadata names output(s) {missing} that the model lacks; its outputs are {names}")

@@ -14,26 +14,16 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import MetadataError
+from .heads import HEAD_TYPES, HEADS, REQUIRED_ROLES
 
 SCHEMA_VERSION = 1
 
-HEAD_TYPES = ("regression", "integral", "heatmap", "simdr", "landmarks")
 LAYOUTS = ("NCHW", "NHWC")
 COLORS = ("RGB", "BGR")
 DTYPES = ("float32",)
 
-# Output roles each head type needs (role -> output tensor name goes in `ModelSpec.outputs`).
-# Regression, integral and SimDR graphs output coordinates normalised to [0, 1] of the input
-# ("coords", shape (N, K, 2)) and optionally per-keypoint "scores" (N, K). A SimDR graph that
-# stops at the 1-D logits gives "simdr_x" (N, K, Wx) and "simdr_y" (N, K, Wy) instead.
-REQUIRED_ROLES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "regression": (("coords",),),
-    "integral": (("coords",),),
-    "simdr": (("coords",), ("simdr_x", "simdr_y")),
-    "heatmap": (("heatmaps",),),
-    "landmarks": (("landmarks",),),
-}
-OPTIONAL_ROLES = {"scores", "presence"}
+# Output roles per head type live in the head registry (edgepose.heads): REQUIRED_ROLES and
+# HEAD_TYPES are re-exported here for callers that read them from the spec module.
 
 # Fields a spec must have; everything else has a sensible default.
 REQUIRED_FIELDS = ("input_size", "head", "num_keypoints")
@@ -48,7 +38,7 @@ class ModelSpec:
     color       channel order the network expects: "RGB" or "BGR".
     mean, std   per channel in 0..255 pixel units, in `color` order: x = (pixel - mean) / std.
                 MediaPipe's [0, 1] input is mean 0, std 255.
-    head        one of HEAD_TYPES; decides the decoder.
+    head        one of HEAD_TYPES (the registry in edgepose.heads); decides the decoder.
     outputs     role -> output tensor name (see REQUIRED_ROLES). Empty means "by position".
     decode      head-specific decoder parameters (e.g. landmarks' values_per_point).
     bbox_padding  how much a person box is enlarged before cropping (mmpose uses 1.25).
@@ -112,11 +102,11 @@ class ModelSpec:
                 if not (0 <= a < self.num_keypoints and 0 <= b < self.num_keypoints):
                     bad(f"{what} pair ({a}, {b}) is out of range for {self.num_keypoints} keypoints")
         if self.outputs:
-            options = REQUIRED_ROLES[self.head]
-            if not any(all(r in self.outputs for r in option) for option in options):
-                need = " or ".join("+".join(o) for o in options)
+            head = HEADS[self.head]
+            if not any(all(r in self.outputs for r in option) for option in head.roles):
+                need = " or ".join("+".join(o) for o in head.roles)
                 bad(f"outputs {sorted(self.outputs)} lack the role(s) a {self.head} head needs: {need}")
-            unknown = set(self.outputs) - {r for o in options for r in o} - OPTIONAL_ROLES
+            unknown = set(self.outputs) - head.all_roles
             if unknown:
                 bad(f"unknown output role(s) {sorted(unknown)} for a {self.head} head")
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepose.heads import HEADS
 from edgepose.processing.decoders import decode
 from edgepose.spec import ModelSpec
 
@@ -67,8 +68,7 @@ class Speed:
 def keypoints(backend, spec: ModelSpec, tensors: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """(N, K, 2) keypoints in input pixels and (N,) presence (None without that output), one run per sample."""
     name = spec.input_name or backend.input_names[0]
-    roles = dict(spec.outputs) or {"landmarks" if spec.head == "landmarks" else
-                                   "heatmaps" if spec.head == "heatmap" else "coords": backend.output_names[0]}
+    roles = dict(spec.outputs) or {HEADS[spec.head].primary_role: backend.output_names[0]}
     out, presence = [], []
     for i in range(len(tensors)):
         raw = backend.run({name: tensors[i:i + 1]})

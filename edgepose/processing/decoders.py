@@ -6,12 +6,14 @@ the image through the inverse crop transform.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from ..errors import MetadataError, ShapeError
-from ..spec import ModelSpec
+
+if TYPE_CHECKING:  # the spec module imports the head registry, which names these functions
+    from ..spec import ModelSpec
 
 Decoded = tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
 
@@ -130,18 +132,12 @@ def decode_landmarks(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Deco
     return xy, scores, extras
 
 
-DECODERS: dict[str, Callable[[ModelSpec, Mapping[str, np.ndarray]], Decoded]] = {
-    "regression": decode_normalized,
-    "integral": decode_normalized,
-    "simdr": decode_normalized,
-    "heatmap": decode_heatmap,
-    "landmarks": decode_landmarks,
-}
-
-
 def decode(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Decoded:
-    try:
-        decoder = DECODERS[spec.head]
-    except KeyError:
-        raise MetadataError(f"no decoder for head {spec.head!r}; valid heads: {sorted(DECODERS)}") from None
-    return decoder(spec, outputs)
+    """Keypoints of a pose head; the decoder is the head registry's entry for `spec.head`."""
+    from ..heads import HEADS
+
+    head = HEADS.get(spec.head)
+    if head is None or head.kind != "pose":
+        raise MetadataError(f"no keypoint decoder for head {spec.head!r}; pose heads: "
+                            f"{', '.join(n for n, h in HEADS.items() if h.kind == 'pose')}")
+    return head.resolve_decoder()(spec, outputs)

@@ -7,9 +7,12 @@
 Importing edgepose loads numpy and OpenCV only; MNN and ONNX Runtime load with the first
 model that needs them, and the converters (torch, onnx, onnxsim) never load here.
 """
+from .detector import Detections, Detector
 from .errors import EdgePoseError
+from .pipeline import Pipeline
 from .predictor import Predictor
 from .spec import ModelSpec, PoseResult
 
 __version__ = "0.1.0"
-__all__ = ["EdgePoseError", "ModelSpec", "PoseResult", "Predictor", "__version__"]
+__all__ = ["Detections", "Detector", "EdgePoseError", "ModelSpec", "Pipeline", "PoseResult", "Predictor",
+           "__version__"]

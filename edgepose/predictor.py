@@ -13,16 +13,17 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .backends import Backend, open_backend
-from .errors import MetadataError, ShapeError
+from .errors import InputError, MetadataError, ShapeError
 from .heads import HEADS, POSE_HEADS
 from .processing import transforms
 from .processing.decoders import decode
 from .processing.image import InputPacker, load_image
+from .processing.roi import Roi, check_rois, roi_matrix
 from .spec import REQUIRED_FIELDS, ModelSpec, PoseResult
 
 log = logging.getLogger(__name__)
@@ -60,15 +61,15 @@ def resolve_spec(backend: Backend, spec: ModelSpec | Mapping[str, Any] | None = 
     return ModelSpec.from_dict(data, source=source)
 
 
-class Predictor:
-    """Single-model keypoint predictor. Reuses its session and input buffers across calls.
+class ModelSession:
+    """A model file opened with its backend and its metadata, inputs and outputs matched.
 
-    model      path to a .mnn or .onnx file.
-    backend    "mnn" | "onnxruntime" (default: from the file suffix).
-    threads    intra-op threads (1 = the edge default; timing figures assume it).
-    spec       a ModelSpec (or dict) for a model without embedded metadata.
-    **fields   individual ModelSpec fields overriding the embedded ones (e.g. bbox_padding=1.0).
+    The part every runtime model shares: `Predictor` (keypoints per crop) and `Detector`
+    (people in a frame) add their pre- and post-processing on top. `kind` is the head kind
+    (edgepose.heads) a subclass accepts; a file of the other kind is refused by name.
     """
+
+    kind = "pose"
 
     def __init__(self, model: str | Path, *, backend: str | None = None, threads: int = 1,
                  spec: ModelSpec | Mapping[str, Any] | None = None, precision: str | None = None,
@@ -76,16 +77,17 @@ class Predictor:
         options = {"precision": precision} if precision is not None else {}
         self.backend = open_backend(model, backend, threads=threads, **options)
         self.spec = resolve_spec(self.backend, spec, **fields)
-        if HEADS[self.spec.head].kind != "pose":
+        head = HEADS[self.spec.head]
+        if head.kind != self.kind:
             raise MetadataError(
-                f"{Path(model).name} is a person detector (head {self.spec.head!r}), not a keypoint model "
-                f"(heads {', '.join(POSE_HEADS)}); open it with edgepose.Detector, or pass it as the "
-                "detector of edgepose.Pipeline")
+                f"{Path(model).name} is a {head.kind} model (head {self.spec.head!r}), but a {self.kind} model "
+                f"was expected (heads {', '.join(n for n, h in HEADS.items() if h.kind == self.kind)}); "
+                + ("open it with edgepose.Detector, or pass it as the detector of edgepose.Pipeline"
+                   if head.kind == "detector" else "open it with edgepose.Predictor, or pass it as the "
+                   "keypoint model of edgepose.Pipeline"))
         self._input = self._match_input()
         self._roles = self._match_outputs()
         self._packer = InputPacker(self.spec)
-        self._crops: dict[int, np.ndarray] = {}
-        self._batchable: bool | None = self._batch_capability()
 
     # --- set-up checks -----------------------------------------------------------
     def _match_input(self) -> str:
@@ -130,6 +132,35 @@ class Predictor:
             raise MetadataError(f"metadata names output(s) {missing} that the model lacks; its outputs are {names}")
         return dict(self.spec.outputs)
 
+    def run_tensor(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the raw model on a prepared input tensor; outputs keyed by role."""
+        outputs = self.backend.run({self._input: tensor})
+        return {role: outputs[name] for role, name in self._roles.items()}
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.backend.describe(), "spec": json.loads(self.spec.to_json())}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.backend.path)!r}, backend={self.backend.name!r}, head={self.spec.head!r})"
+
+
+class Predictor(ModelSession):
+    """Single-model keypoint predictor. Reuses its session and input buffers across calls.
+
+    model      path to a .mnn or .onnx file.
+    backend    "mnn" | "onnxruntime" (default: from the file suffix).
+    threads    intra-op threads (1 = the edge default; timing figures assume it).
+    spec       a ModelSpec (or dict) for a model without embedded metadata.
+    **fields   individual ModelSpec fields overriding the embedded ones (e.g. bbox_padding=1.0).
+    """
+
+    kind = "pose"
+
+    def __init__(self, model: str | Path, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self._crops: dict[int, np.ndarray] = {}
+        self._batchable: bool | None = self._batch_capability()
+
     def _batch_capability(self) -> bool | None:
         dim = next(t for t in self.backend.inputs if t.name == self._input).shape[0]
         if not isinstance(dim, int):
@@ -137,16 +168,23 @@ class Predictor:
         return None if self.backend.name == "mnn" else dim != 1  # MNN reports 1 even when dynamic: probe once
 
     # --- inference ---------------------------------------------------------------
-    def run_tensor(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
-        """Run the raw model on a prepared input tensor; outputs keyed by role."""
-        outputs = self.backend.run({self._input: tensor})
-        return {role: outputs[name] for role, name in self._roles.items()}
+    def prepare(self, image: Any, bboxes: Any = None, *, rois: Sequence[Roi] | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Crops -> (input tensor, 2x3 crop matrices (N, 2, 3), boxes (N, 4)).
 
-    def prepare(self, image: Any, bboxes: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Crops -> (input tensor, 2x3 crop matrices (N, 2, 3), boxes (N, 4))."""
+        No box and no ROI: the whole image stretched onto the input. Boxes: padded, aspect-fixed,
+        axis-aligned crops. ROIs (edgepose.processing.roi.Roi, rotated): their corners onto the
+        input's corners, as MediaPipe crops a detected person.
+        """
         img = load_image(image)
         size = self.spec.input_size
-        if bboxes is None:
+        if rois is not None:
+            if bboxes is not None:
+                raise InputError("pass either bboxes or rois, not both")
+            rois = check_rois(rois, img.shape)
+            matrices = [roi_matrix(r, size) for r in rois]
+            boxes = np.stack([r.bbox() for r in rois]).astype(np.float32)
+        elif bboxes is None:
             h, w = img.shape[:2]
             boxes = np.array([[0, 0, w, h]], np.float32)
             matrices = [transforms.whole_image_matrix(img.shape, size)]
@@ -162,12 +200,12 @@ class Predictor:
         if crops is None:
             crops = self._crops[n] = np.empty((n, size[1], size[0], 3), np.uint8)
         for i, m in enumerate(matrices):
-            transforms.warp(img, m, size, out=crops[i])
+            transforms.warp(img, m, size, out=crops[i], border=self.spec.border)
         return self._packer.pack(crops), np.stack(matrices), boxes
 
-    def predict(self, image: Any, bboxes: Any = None) -> PoseResult:
-        """Keypoints for the whole image (bboxes=None) or for each (x1, y1, x2, y2) box."""
-        tensor, matrices, boxes = self.prepare(image, bboxes)
+    def predict(self, image: Any, bboxes: Any = None, *, rois: Sequence[Roi] | None = None) -> PoseResult:
+        """Keypoints for the whole image (no bboxes/rois), each (x1, y1, x2, y2) box, or each rotated ROI."""
+        tensor, matrices, boxes = self.prepare(image, bboxes, rois=rois)
         outputs = self._run_batch(tensor)
         xy, scores, extras = decode(self.spec, outputs)
         keypoints = np.stack([transforms.apply_affine(xy[i], transforms.invert(matrices[i]))
@@ -205,9 +243,3 @@ class Predictor:
             self.predict(image, bboxes)
             times.append((time.perf_counter() - t0) * 1e3)
         return {"median_ms": float(np.median(times)), "min_ms": float(np.min(times)), "max_ms": float(np.max(times))}
-
-    def describe(self) -> dict[str, Any]:
-        return {**self.backend.describe(), "spec": json.loads(self.spec.to_json())}
-
-    def __repr__(self) -> str:
-        return f"Predictor({str(self.backend.path)!r}, backend={self.backend.name!r}, head={self.spec.head!r})"

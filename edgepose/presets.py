@@ -62,13 +62,34 @@ SIMPLE_POSE_MODELS = tuple(f"simple_pose_resnet{d}_{v}" for d in (18, 50, 101, 1
 _MEDIAPIPE_INPUT = dict(layout="NHWC", color="RGB", mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0))
 
 PRESETS: dict[str, ModelSpec] = {
+    # pose_landmark_by_roi_cpu + tensors_to_pose_landmarks_and_segmentation: 256x256 crop of the
+    # aligned ROI with replicated borders, 39 points (33 + 6 auxiliary), heatmap refinement (kernel 7).
     "blazepose_full": ModelSpec(
         name="blazepose_full", input_size=(256, 256), head="landmarks", num_keypoints=33,
-        input_name="input_1", outputs={"landmarks": "Identity", "presence": "Identity_1"},
+        input_name="input_1", outputs={"landmarks": "Identity", "presence": "Identity_1", "heatmap": "Identity_3"},
         decode={"values_per_point": 5, "z_index": 2, "visibility_index": 3, "presence_index": 4,
-                "presence_activation": "none"},
+                "presence_activation": "none", "heatmap_refine": {"kernel_size": 7, "min_confidence": 0.5},
+                "crop": "aligned", "presence_threshold": 0.5},
         keypoint_names=BLAZEPOSE_NAMES, skeleton=BLAZEPOSE_SKELETON, flip_pairs=BLAZEPOSE_FLIP,
-        **_MEDIAPIPE_INPUT),
+        border="replicate", **_MEDIAPIPE_INPUT),
+    # pose_detection_cpu + pose_detection_to_roi: 224x224 letterboxed input in [-1, 1] (zero border),
+    # 2254 SSD anchors, 4 keypoints per person (hip centre, full-body size/rotation point, shoulder
+    # centre, upper-body point), weighted NMS; the ROI turns keypoint 0 -> 1 vertical, x1.25.
+    "blazepose_detector": ModelSpec(
+        name="blazepose_detector", input_size=(224, 224), head="ssd", num_keypoints=4,
+        input_name="input_1", outputs={"boxes": "Identity", "scores": "Identity_1"},
+        layout="NHWC", color="RGB", mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5), border="zero",
+        keypoint_names=("hip_center", "full_body_scale", "shoulder_center", "upper_body_scale"),
+        decode={"anchors": {"num_layers": 5, "min_scale": 0.1484375, "max_scale": 0.75,
+                            "strides": [8, 16, 32, 32, 32], "anchor_offset": [0.5, 0.5],
+                            "aspect_ratios": [1.0], "fixed_anchor_size": True},
+                "num_coords": 12, "box_coord_offset": 0, "keypoint_coord_offset": 4, "values_per_keypoint": 2,
+                "box_scale": [224.0, 224.0, 224.0, 224.0], "reverse_output_order": True,
+                "sigmoid_score": True, "score_clipping": 100.0, "min_score": 0.5,
+                "nms": {"algorithm": "weighted", "iou_threshold": 0.3},
+                "letterbox": True,
+                "alignment": {"start": 0, "end": 1, "target_angle_deg": 90.0, "scale": 1.25}},
+        provenance={"source": "mediapipe/modules/pose_detection/pose_detection.tflite"}),
     **{
         f"hand_landmark_{size}": ModelSpec(
             name=f"hand_landmark_{size}", input_size=(224, 224), head="landmarks", num_keypoints=21,

@@ -20,6 +20,7 @@ SCHEMA_VERSION = 1
 
 LAYOUTS = ("NCHW", "NHWC")
 COLORS = ("RGB", "BGR")
+BORDERS = ("zero", "replicate")
 DTYPES = ("float32",)
 
 # Output roles per head type live in the head registry (edgepose.heads): REQUIRED_ROLES and
@@ -42,6 +43,8 @@ class ModelSpec:
     outputs     role -> output tensor name (see REQUIRED_ROLES). Empty means "by position".
     decode      head-specific decoder parameters (e.g. landmarks' values_per_point).
     bbox_padding  how much a person box is enlarged before cropping (mmpose uses 1.25).
+    border      what a crop shows outside the image: "zero" (black, mmpose) or "replicate"
+                (edge pixels, MediaPipe's landmark crops).
     provenance  where the artifact came from: source file and sha256, tool versions, precision.
     """
 
@@ -61,6 +64,7 @@ class ModelSpec:
     skeleton: tuple[tuple[int, int], ...] = ()
     flip_pairs: tuple[tuple[int, int], ...] = ()
     bbox_padding: float = 1.25
+    border: str = "zero"
     provenance: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,6 +89,8 @@ class ModelSpec:
             bad(f"head={self.head!r} is not one of {', '.join(HEAD_TYPES)}")
         if self.layout not in LAYOUTS:
             bad(f"layout={self.layout!r} is not one of {', '.join(LAYOUTS)}")
+        if self.border not in BORDERS:
+            bad(f"border={self.border!r} is not one of {', '.join(BORDERS)}")
         if self.color not in COLORS:
             bad(f"color={self.color!r} is not one of {', '.join(COLORS)}")
         if self.dtype not in DTYPES:

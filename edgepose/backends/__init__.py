@@ -15,9 +15,10 @@ from .base import Backend, TensorInfo
 _BACKENDS = {
     "mnn": ("edgepose.backends.mnn", "MNNBackend"),
     "onnxruntime": ("edgepose.backends.onnxruntime", "OnnxRuntimeBackend"),
+    "litert": ("edgepose.backends.litert", "LiteRTBackend"),
 }
-_ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime"}
-_BY_SUFFIX = {".mnn": "mnn", ".onnx": "onnxruntime"}
+_ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "tflite": "litert"}
+_BY_SUFFIX = {".mnn": "mnn", ".onnx": "onnxruntime", ".tflite": "litert"}
 
 __all__ = ["Backend", "TensorInfo", "available_backends", "backend_for", "open_backend"]
 

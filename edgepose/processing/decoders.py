@@ -119,6 +119,10 @@ def decode_landmarks(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Deco
     if pts.shape[1] < spec.num_keypoints:
         raise ShapeError(f"landmarks output holds {pts.shape[1]} points, fewer than num_keypoints={spec.num_keypoints}")
     xy = pts[..., :2].copy()
+    refine = spec.decode.get("heatmap_refine")
+    if refine and "heatmap" in outputs:
+        xy = refine_from_heatmap(xy, outputs["heatmap"], spec, kernel_size=int(refine.get("kernel_size", 7)),
+                                 min_confidence=float(refine.get("min_confidence", 0.5)))
     extras: dict[str, np.ndarray] = {}
     vis = spec.decode.get("visibility_index")
     scores = _sigmoid(pts[..., vis]) if vis is not None else np.ones(pts.shape[:2], np.float32)
@@ -130,6 +134,48 @@ def decode_landmarks(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Deco
         flag = outputs["presence"].reshape(n, -1)[:, 0].astype(np.float32)
         extras["presence"] = _sigmoid(flag) if spec.decode.get("presence_activation") == "sigmoid" else flag
     return xy, scores, extras
+
+
+def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray, spec: ModelSpec, *, kernel_size: int,
+                        min_confidence: float) -> np.ndarray:
+    """BlazePose's landmark refinement (MediaPipe's RefineLandmarksFromHeatmapCalculator).
+
+    Each landmark moves to the sigmoid-weighted mean cell of a kernel_size window of its own
+    heatmap channel around it, when the window's peak confidence reaches `min_confidence`. Kept
+    as MediaPipe computes it, truncation and cell-index (not cell-centre) coordinates included,
+    so the landmarks agree with MediaPipe's pipeline.
+    """
+    hm = np.asarray(heatmap, np.float32)
+    n, k = xy.shape[:2]
+    if hm.ndim == 3:
+        hm = hm[None]
+    if hm.ndim != 4:
+        raise ShapeError(f"heatmap output should be 4-D (N, H, W, C), got shape {hm.shape}")
+    if spec.layout == "NCHW" and hm.shape[1] >= k and hm.shape[-1] < k:
+        hm = hm.transpose(0, 2, 3, 1)
+    _, hh, hw, channels = hm.shape
+    if channels < k:
+        raise ShapeError(f"heatmap has {channels} channels for {k} landmarks")
+    in_w, in_h = spec.input_size
+    out = xy.copy()
+    off = (kernel_size - 1) // 2
+    for i in range(n):
+        for j in range(k):
+            col = int(xy[i, j, 0] / in_w * hw)  # C++ float -> int: truncation toward zero
+            row = int(xy[i, j, 1] / in_h * hh)
+            if col < 0 or col >= hw or row < 0 or col >= hh:  # sic: MediaPipe checks col twice
+                continue
+            r0, r1 = max(0, row - off), min(hh, row + off + 1)
+            c0, c1 = max(0, col - off), min(hw, col + off + 1)
+            if r0 >= r1 or c0 >= c1:
+                continue
+            conf = _sigmoid(hm[i, r0:r1, c0:c1, j])
+            total = float(conf.sum())
+            if conf.max() >= min_confidence and total > 0:
+                rows, cols = np.mgrid[r0:r1, c0:c1]
+                out[i, j, 0] = float((cols * conf).sum()) / hw / total * in_w
+                out[i, j, 1] = float((rows * conf).sum()) / hh / total * in_h
+    return out
 
 
 def decode(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Decoded:

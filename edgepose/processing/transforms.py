@@ -14,6 +14,10 @@ import numpy as np
 
 from ..errors import BBoxError
 
+# Crops per call: each is a full model input in memory (256x256x3 floats = 0.8 MB), so a box list
+# far beyond any frame's people is refused before anything is allocated.
+MAX_INSTANCES = 1000
+
 
 def validate_bboxes(bboxes: Any, image_shape: tuple[int, ...]) -> np.ndarray:
     """(N, 4) float32 x1, y1, x2, y2 boxes, checked to be non-empty and to overlap the image."""
@@ -27,6 +31,9 @@ def validate_bboxes(bboxes: Any, image_shape: tuple[int, ...]) -> np.ndarray:
         raise BBoxError(f"bboxes must be shaped (4,) or (N, 4) as x1, y1, x2, y2; got shape {boxes.shape}")
     if boxes.shape[0] == 0:
         raise BBoxError("bboxes is empty; pass None to use the whole image")
+    if boxes.shape[0] > MAX_INSTANCES:
+        raise BBoxError(f"{boxes.shape[0]} boxes in one call; at most {MAX_INSTANCES} are cropped at once "
+                        "(each needs its own input buffer): split them over several calls")
     h, w = image_shape[:2]
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         if not np.all(np.isfinite([x1, y1, x2, y2])):
@@ -68,10 +75,15 @@ def whole_image_matrix(image_shape: tuple[int, ...], output_size: tuple[int, int
     return crop_matrix(np.array([w * 0.5, h * 0.5]), np.array([float(w), float(h)]), output_size)
 
 
-def warp(image: np.ndarray, matrix: np.ndarray, output_size: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
-    """Bilinear affine crop; outside the image is black (zero), as in mmpose."""
+BORDERS = {"zero": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE}
+
+
+def warp(image: np.ndarray, matrix: np.ndarray, output_size: tuple[int, int], out: np.ndarray | None = None,
+         *, border: str = "zero") -> np.ndarray:
+    """Bilinear affine crop. Outside the image: black ("zero", as mmpose) or the edge pixels
+    repeated ("replicate", as MediaPipe's landmark crops)."""
     return cv2.warpAffine(image, matrix, output_size, dst=out, flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+                          borderMode=BORDERS[border], borderValue=(0, 0, 0))
 
 
 def invert(matrix: np.ndarray) -> np.ndarray:

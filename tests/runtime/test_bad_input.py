@@ -32,7 +32,7 @@ def test_unknown_suffix_and_backend(tmp_path, blazepose_mnn):
     other.write_bytes(b"x")
     with pytest.raises(ModelFileError, match="backend"):
         Predictor(other)
-    with pytest.raises(BackendError, match="valid backends: mnn, onnxruntime"):
+    with pytest.raises(BackendError, match="valid backends: litert, mnn, onnxruntime"):
         Predictor(blazepose_mnn["fp32"], backend="tensorrt")
     with pytest.raises(BackendError, match="precision"):
         Predictor(blazepose_mnn["fp32"], precision="lowBF16x")

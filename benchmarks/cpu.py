@@ -1,9 +1,13 @@
 """This CPU's single-core fp32 peak, from /proc/cpuinfo, to say how far a model runs from it.
 
+The CPU itself (model name, flags, class such as "x86-avx2") comes from `edgepose.cpu`, the one
+place that reads it; this module adds the clock and the peak arithmetic.
+
 peak GFLOP/s = FMA units x fp32 lanes per vector x 2 flops per FMA x clock (GHz).
 
 Assumptions, stated because /proc/cpuinfo cannot tell them:
   - lanes follow the widest vector ISA in the flags: avx512f -> 16, avx2/avx (+fma) -> 8, else sse 4;
+    Arm: NEON 4 (SVE width is not in /proc/cpuinfo);
   - FMA units: 2 per core for AVX-512 and AVX2 parts (server Xeons since Skylake-SP Gold/Platinum,
     client cores since Haswell); some parts (e.g. Xeon Silver/Bronze, Ice Lake client) have 1 for
     512-bit vectors: override with fma_units=1 when that applies; without FMA, 1 add + 1 mul;
@@ -16,17 +20,22 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edgepose.cpu import CpuInfo, cpu_info
+from edgepose.cpu import parse_cpuinfo as parse_cpu
+
 
 @dataclass(frozen=True)
 class CpuPeak:
     model_name: str
-    isa: str                 # "avx512" | "avx2" | "avx" | "sse"
+    isa: str                 # "avx512" | "avx2" | "avx" | "sse" | "neon"
     fp32_lanes: int
     fma_units: int
     flops_per_fma: int
     ghz: float
     clock_source: str
     assumptions: tuple[str, ...] = field(default=())
+    cpu_class: str = ""      # edgepose.cpu class, e.g. "x86-avx512-vnni" / "x86-avx2"
+    cpu: dict = field(default_factory=dict)  # edgepose.cpu.CpuInfo.to_dict(): vendor, flags, ident
 
     @property
     def peak_gflops(self) -> float:
@@ -46,12 +55,16 @@ def _first(pattern: str, text: str) -> str | None:
 
 
 def parse_cpuinfo(text: str, *, max_freq_khz: int | None = None, fma_units: int | None = None,
-                  ghz: float | None = None) -> CpuPeak:
-    """Peak figures from the text of /proc/cpuinfo (first processor), with optional overrides."""
-    flags = set((_first(r"^flags\s*:\s*(.*)$", text) or "").split())
-    name = _first(r"^model name\s*:\s*(.*)$", text) or "unknown CPU"
+                  ghz: float | None = None, info: CpuInfo | None = None) -> CpuPeak:
+    """Peak figures from the text of /proc/cpuinfo (first processor), with optional overrides.
+    `info` (edgepose.cpu) gives name and flags; by default it is parsed from `text`."""
+    info = info or parse_cpu(text)
+    flags = set(info.flags or ())
+    name = info.model_name
     assumptions = []
-    if "avx512f" in flags:
+    if info.arch in ("aarch64", "arm"):
+        isa, lanes = "neon", 4
+    elif "avx512f" in flags:
         isa, lanes = "avx512", 16
     elif "avx2" in flags:
         isa, lanes = "avx2", 8
@@ -59,7 +72,7 @@ def parse_cpuinfo(text: str, *, max_freq_khz: int | None = None, fma_units: int 
         isa, lanes = "avx", 8
     else:
         isa, lanes = "sse", 4
-    has_fma = "fma" in flags or isa == "avx512"
+    has_fma = "fma" in flags or isa in ("avx512", "neon")
     if fma_units is None:
         fma_units = 2
         assumptions.append(f"{fma_units} vector FMA units per core (typical for {isa} server/desktop cores; "
@@ -83,11 +96,12 @@ def parse_cpuinfo(text: str, *, max_freq_khz: int | None = None, fma_units: int 
     assumptions.append(f"clock {ghz:.2f} GHz from {source}")
     assumptions.append("single core, fp32, 2 flops per FMA; memory bandwidth and latency ignored")
     return CpuPeak(model_name=name, isa=isa, fp32_lanes=lanes, fma_units=fma_units, flops_per_fma=2,
-                   ghz=float(ghz), clock_source=source, assumptions=tuple(assumptions))
+                   ghz=float(ghz), clock_source=source, assumptions=tuple(assumptions), cpu_class=info.cpu_class,
+                   cpu=info.to_dict())
 
 
 def cpu_peak(*, fma_units: int | None = None, ghz: float | None = None) -> CpuPeak:
-    """Peak of this machine's first core (Linux); falls back to defaults elsewhere."""
+    """Peak of this machine's first core (clock from Linux's /proc/cpuinfo; defaults elsewhere)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -97,4 +111,4 @@ def cpu_peak(*, fma_units: int | None = None, ghz: float | None = None) -> CpuPe
         max_freq = int(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text().strip())
     except (OSError, ValueError):
         pass
-    return parse_cpuinfo(text, max_freq_khz=max_freq, fma_units=fma_units, ghz=ghz)
+    return parse_cpuinfo(text, max_freq_khz=max_freq, fma_units=fma_units, ghz=ghz, info=cpu_info())

@@ -13,8 +13,11 @@ import logging
 import sys
 from typing import Callable, Sequence
 
+from pathlib import Path
+
 from . import __version__
-from .errors import EdgePoseError
+from .errors import EdgePoseError, InputError
+from .presets import PRESETS
 
 
 def _floats(text: str) -> list[float]:
@@ -31,18 +34,32 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     res = run_demo(image=args.image, bbox=args.bbox, output_dir=args.output_dir, fp16=not args.fp32,
-                   repeats=args.repeats, threads=args.threads)
+                   repeats=args.repeats, threads=args.threads, max_people=args.max_people)
     inst = res.result
-    presence = inst.extras.get("presence")
-    print(f"model      {res.model}  ({res.model.stat().st_size / 1e6:.1f} MB, MNN {'FP32' if args.fp32 else 'FP16'})")
+    precision = "FP32" if args.fp32 else "FP16"
+    if res.detector is not None:
+        print(f"detector   {res.detector}  ({res.detector.stat().st_size / 1e6:.1f} MB, MNN {precision})")
+    print(f"model      {res.model}  ({res.model.stat().st_size / 1e6:.1f} MB, MNN {precision})")
     print(f"image      {res.image}")
-    print(f"keypoints  {inst.keypoints.shape[1]} per person, {int((inst.scores >= 0.5).sum())} visible"
-          + (f", person presence {float(presence[0]):.3f}" if presence is not None else ""))
+    print(f"people     {len(inst)}" + ("" if len(inst) else " (no person detected)"))
+    presence = inst.extras.get("presence")
+    score = inst.extras.get("detection_score")
+    for i in range(len(inst)):
+        parts = [f"{int((inst.scores[i] >= 0.5).sum())}/{inst.keypoints.shape[1]} keypoints visible"]
+        if score is not None:
+            parts.append(f"detection {float(score[i]):.3f}")
+        if presence is not None:
+            parts.append(f"presence {float(presence[i]):.3f}")
+        box = ", ".join(f"{v:.0f}" for v in inst.bboxes[i])
+        print(f"  person {i}  box [{box}]  " + ", ".join(parts))
     print(f"annotated  {res.annotated}")
     print(f"json       {res.keypoints_json}")
     t = res.timing
-    print(f"latency    predict median {t['median_ms']:.2f} ms (min {t['min_ms']:.2f}, max {t['max_ms']:.2f}) "
-          f"over {args.repeats} runs, {args.threads} thread(s)")
+    what = "pipeline" if res.detector is not None else "predict"
+    stages = (f"; detector {t['detector_ms']:.2f} ms, keypoints {t['keypoints_ms']:.2f} ms"
+              if "detector_ms" in t else "")
+    print(f"latency    {what} median {t['median_ms']:.2f} ms (min {t['min_ms']:.2f}, max {t['max_ms']:.2f}) "
+          f"over {args.repeats} runs, {args.threads} thread(s){stages}")
     return 0
 
 
@@ -52,13 +69,48 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .predictor import Predictor
     from .visualize import draw_pose
 
+    from .demo import atomic_write_bytes, encode_png, pinned_model
+    from .detector import Detector
+    from .pipeline import Pipeline
+    from .processing.image import load_image
+
+    image = load_image(args.image)
     predictor = Predictor(args.model, backend=args.backend, threads=args.threads)
-    image = cv2.imread(args.image, cv2.IMREAD_COLOR) if isinstance(args.image, str) else None
-    result = predictor.predict(image if image is not None else args.image, args.bbox or None)
+    detector = args.detector or predictor.spec.decode.get("detector")
+    if args.bbox or not detector:
+        result = predictor.predict(image, args.bbox or None)
+    else:  # the model's card names its detector (a pinned preset), or --detector gives a file
+        if not Path(detector).suffix and detector in PRESETS:
+            detector = pinned_model(detector_asset(detector), detector)
+        pipeline = Pipeline(Detector(detector, backend=args.backend, threads=args.threads), predictor,
+                            max_people=args.max_people)
+        result = pipeline(image)
     if args.output:
-        cv2.imwrite(args.output, draw_pose(image, result, score_threshold=args.score_threshold))
+        out = Path(args.output)
+        if out.resolve() == Path(args.image).resolve():
+            raise InputError(f"-o {out} would overwrite the input image; choose another output path")
+        atomic_write_bytes(out, encode_png(draw_pose(image, result, score_threshold=args.score_threshold))
+                           if out.suffix.lower() == ".png" else _encode(out, draw_pose(image, result)))
     print(result.to_json())
     return 0
+
+
+def _encode(path: Path, image) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(path.suffix or ".png", image)
+    if not ok:
+        raise InputError(f"OpenCV cannot write {path.suffix!r} images; use .png or .jpg")
+    return buf.tobytes()
+
+
+def detector_asset(preset: str) -> str:
+    """The pinned asset a detector preset converts from."""
+    from .demo import DETECTOR_MODEL, DETECTOR_PRESET
+
+    if preset != DETECTOR_PRESET:
+        raise InputError(f"no pinned detector for preset {preset!r}; pass --detector FILE")
+    return DETECTOR_MODEL
 
 
 def _delegate(module: str, runner: str) -> Callable[[argparse.Namespace], int]:
@@ -98,7 +150,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                           description="Fetch BlazePose from the pinned mediapipe wheel, convert it to MNN FP16 "
                                       "with metadata, run it on a photo, write an annotated PNG and JSON, print latency.")
     demo.add_argument("--image", help="an image path, or a pinned photo: astronaut (default), grace_hopper, bus, zidane")
-    demo.add_argument("--bbox", type=_floats, help="person box x1,y1,x2,y2 (default: the whole image)")
+    demo.add_argument("--bbox", type=_floats, help="one person box x1,y1,x2,y2 for BlazePose alone "
+                      "(default: the person detector finds every person)")
+    demo.add_argument("--max-people", type=int, help="keep at most this many people (default: all)")
     demo.add_argument("-o", "--output-dir", default="edgepose-demo", help="where to write the PNG and JSON")
     demo.add_argument("--fp32", action="store_true", help="convert with FP32 weights instead of FP16")
     demo.add_argument("--repeats", type=int, default=30, help="timed predict calls (default 30)")
@@ -109,7 +163,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     pred.add_argument("model", help=".mnn or .onnx file carrying edgepose metadata")
     pred.add_argument("image", help="image file")
     pred.add_argument("--bbox", type=_floats, action="append", help="person box x1,y1,x2,y2 (repeatable)")
-    pred.add_argument("--backend", choices=["mnn", "onnxruntime"], help="default: from the file suffix")
+    pred.add_argument("--backend", choices=["mnn", "onnxruntime", "litert"], help="default: from the file suffix")
+    pred.add_argument("--detector", help="person detector (.mnn/.onnx, or a preset name such as blazepose_detector) "
+                      "run first when no --bbox is given; default: the one the model's card names, if any")
+    pred.add_argument("--max-people", type=int, help="keep at most this many people (default: all)")
     pred.add_argument("--threads", type=int, default=1)
     pred.add_argument("-o", "--output", help="also write an annotated image here")
     pred.add_argument("--score-threshold", type=float, default=0.5, help="drawing threshold (default 0.5)")

@@ -1,22 +1,31 @@
-"""The main job: a real pretrained pose model on a real photo, from nothing but PyPI.
+"""The main job: real pretrained models on a real photo, from nothing but PyPI.
 
-Fetches MediaPipe BlazePose (full) from the pinned mediapipe wheel, converts it to MNN with
-its metadata embedded (once; cached), runs the Predictor on a photo, writes an annotated PNG
-and a JSON of keypoints, and measures the latency of `predict`.
+Fetches MediaPipe's person detector and BlazePose (full) from the pinned mediapipe wheel,
+converts both to MNN with their metadata embedded (once; cached; the detector's sparse weights
+are densified first), runs the top-down Pipeline on a photo (every person), writes an annotated
+PNG and a JSON of keypoints, and measures the latency of each stage.
 """
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import cv2
+import numpy as np
 
 from . import assets
 from ._native import import_mnn
-from .errors import ModelFileError
+from .errors import InputError, ModelFileError
+from .heads import DETECTOR_HEADS
+from .pipeline import Pipeline
+from .detector import Detector
 from .predictor import Predictor
+from .processing.image import load_image
 from .presets import get_preset
 from .spec import PoseResult
 from .visualize import draw_pose
@@ -25,12 +34,15 @@ log = logging.getLogger(__name__)
 
 DEMO_MODEL = "pose_landmark_full"
 DEMO_PRESET = "blazepose_full"
+DETECTOR_MODEL = "pose_detection"
+DETECTOR_PRESET = "blazepose_detector"
 DEMO_IMAGE = "astronaut"
 
 
 @dataclass(frozen=True)
 class DemoResult:
     model: Path
+    detector: Path | None
     image: Path
     annotated: Path
     keypoints_json: Path
@@ -38,28 +50,55 @@ class DemoResult:
     timing: dict[str, float]
 
 
-def demo_model(*, fp16: bool = True) -> Path:
-    """The converted BlazePose MNN file in the cache, converting it on first use."""
-    source = assets.fetch_asset(DEMO_MODEL)
+def pinned_model(asset: str, preset: str, *, fp16: bool = True) -> Path:
+    """A pinned MediaPipe model converted to MNN with its preset embedded, cached; converted on
+    first use (and again when the cached file's metadata differs from the preset's)."""
+    source = assets.fetch_asset(asset)
     precision = "fp16" if fp16 else "fp32"
-    target = assets.cache_dir() / "models" / f"{DEMO_MODEL}.{precision}.mnn"
+    target = assets.cache_dir() / "models" / f"{asset}.{precision}.mnn"
+    wanted = get_preset(preset)
     if target.is_file():
         try:
-            spec = Predictor(target).spec
-            if spec.provenance.get("source_sha256") == assets.ASSETS[DEMO_MODEL].sha256:
+            spec = (Detector if wanted.head in DETECTOR_HEADS else Predictor)(target).spec
+            same = spec.replace(provenance={}) == wanted.replace(provenance={})
+            if same and spec.provenance.get("source_sha256") == assets.ASSETS[asset].sha256:
                 return target
         except Exception as exc:  # noqa: BLE001 - a stale or broken cache entry is rebuilt
             log.warning("rebuilding cached %s (%s)", target, exc)
     from .converters.mnn_native import convert_to_mnn  # build-time code, loaded only here
+    from .converters.tflite_model import operator_counts
 
     MNN = import_mnn()
-    spec = get_preset(DEMO_PRESET).with_provenance(
-        source=source.name, source_sha256=assets.ASSETS[DEMO_MODEL].sha256,
-        source_package=f"{assets.ASSETS[DEMO_MODEL].package}=={assets.ASSETS[DEMO_MODEL].version}",
+    spec = wanted.with_provenance(
+        source=source.name, source_sha256=assets.ASSETS[asset].sha256,
+        source_package=f"{assets.ASSETS[asset].package}=={assets.ASSETS[asset].version}",
         converter=f"MNN {MNN.version()}", precision=precision)
+    target.parent.mkdir(parents=True, exist_ok=True)
     log.info("converting %s to %s", source.name, target)
-    convert_to_mnn(source, target, framework="TFLITE", fp16=fp16, biz_code=spec.to_json())
+    with tempfile.TemporaryDirectory(prefix="edgepose-demo-") as tmp:
+        if "DENSIFY" in operator_counts(source):  # sparse weights MNN cannot read (pose_detection)
+            from .converters.tflite_densify import densify_tflite
+
+            dense = Path(tmp) / f"{source.stem}.dense.tflite"
+            densify_tflite(source, dense)
+            source = dense
+        convert_to_mnn(source, target, framework="TFLITE", fp16=fp16, biz_code=spec.to_json())
     return target
+
+
+def demo_model(*, fp16: bool = True) -> Path:
+    """The converted BlazePose landmark model (MNN) in the cache."""
+    return pinned_model(DEMO_MODEL, DEMO_PRESET, fp16=fp16)
+
+
+def detector_model(*, fp16: bool = True) -> Path:
+    """The converted MediaPipe person detector (MNN) in the cache."""
+    return pinned_model(DETECTOR_MODEL, DETECTOR_PRESET, fp16=fp16)
+
+
+def default_pipeline(*, fp16: bool = True, threads: int = 1, **options) -> Pipeline:
+    """MediaPipe's person detector + BlazePose full, from the pinned wheel, converted to MNN."""
+    return Pipeline.from_files(detector_model(fp16=fp16), demo_model(fp16=fp16), threads=threads, **options)
 
 
 def resolve_image(image: str | Path | None) -> Path:
@@ -77,18 +116,63 @@ def resolve_image(image: str | Path | None) -> Path:
 
 def run_demo(*, image: str | Path | None = None, bbox: Sequence[float] | None = None,
              output_dir: str | Path = "edgepose-demo", fp16: bool = True, repeats: int = 30,
-             threads: int = 1) -> DemoResult:
-    model = demo_model(fp16=fp16)
+             threads: int = 1, max_people: int | None = None) -> DemoResult:
+    """Detector + landmarks on every person (or BlazePose alone on a given box); PNG + JSON + latency."""
     image_path = resolve_image(image)
-    predictor = Predictor(model, threads=threads)
-    bgr = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
-    bboxes = [list(bbox)] if bbox is not None else None
-    result = predictor.predict(bgr if bgr is not None else image_path, bboxes)
-    timing = predictor.time(bgr, bboxes, repeats=repeats)
+    bgr = load_image(image_path)
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     annotated = out / f"{image_path.stem}_pose.png"
-    cv2.imwrite(str(annotated), draw_pose(bgr, result))
     keypoints_json = out / f"{image_path.stem}_pose.json"
-    keypoints_json.write_text(result.to_json())
-    return DemoResult(model, image_path, annotated, keypoints_json, result, timing)
+    for target in (annotated, keypoints_json):
+        if target.resolve() == image_path.resolve():
+            raise InputError(f"the output {target} would overwrite the input image; choose another -o directory")
+    if bbox is not None:
+        predictor = Predictor(demo_model(fp16=fp16), threads=threads)
+        detector_path = None
+        result = predictor.predict(bgr, [list(bbox)])
+        timing = predictor.time(bgr, [list(bbox)], repeats=repeats)
+        model = predictor.backend.path
+    else:
+        pipeline = default_pipeline(fp16=fp16, threads=threads, max_people=max_people)
+        detector_path, model = pipeline.detector.backend.path, pipeline.predictor.backend.path
+        result = pipeline(bgr)
+        timing = time_pipeline(pipeline, bgr, repeats=repeats)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(annotated, encode_png(draw_pose(bgr, result)))
+    atomic_write_bytes(keypoints_json, result.to_json().encode())
+    return DemoResult(model, detector_path, image_path, annotated, keypoints_json, result, timing)
+
+
+def time_pipeline(pipeline: Pipeline, image, *, repeats: int = 30, warmup: int = 3) -> dict[str, float]:
+    """Median / min / max ms of the whole pipeline call, and the median of each stage."""
+    for _ in range(warmup):
+        pipeline(image)
+    total, det, kps = [], [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        pipeline(image)
+        total.append((time.perf_counter() - t0) * 1e3)
+        det.append(pipeline.last_timing["detector_ms"])
+        kps.append(pipeline.last_timing["keypoints_ms"])
+    return {"median_ms": float(np.median(total)), "min_ms": float(np.min(total)), "max_ms": float(np.max(total)),
+            "detector_ms": float(np.median(det)), "keypoints_ms": float(np.median(kps))}
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise InputError("OpenCV could not encode the annotated image as PNG")
+    return buf.tobytes()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write beside `path`, then rename: a failed write never leaves a half file under the name."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

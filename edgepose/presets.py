@@ -69,7 +69,7 @@ PRESETS: dict[str, ModelSpec] = {
         input_name="input_1", outputs={"landmarks": "Identity", "presence": "Identity_1", "heatmap": "Identity_3"},
         decode={"values_per_point": 5, "z_index": 2, "visibility_index": 3, "presence_index": 4,
                 "presence_activation": "none", "heatmap_refine": {"kernel_size": 7, "min_confidence": 0.5},
-                "crop": "aligned", "presence_threshold": 0.5},
+                "crop": "aligned", "presence_threshold": 0.5, "detector": "blazepose_detector"},
         keypoint_names=BLAZEPOSE_NAMES, skeleton=BLAZEPOSE_SKELETON, flip_pairs=BLAZEPOSE_FLIP,
         border="replicate", **_MEDIAPIPE_INPUT),
     # pose_detection_cpu + pose_detection_to_roi: 224x224 letterboxed input in [-1, 1] (zero border),

@@ -14,16 +14,23 @@ def _side(name: str) -> tuple[int, int, int]:
 
 
 def draw_pose(image: np.ndarray, result: PoseResult, *, score_threshold: float = 0.5,
-              draw_boxes: bool = True) -> np.ndarray:
+              presence_threshold: float = 0.5, draw_boxes: bool = True) -> np.ndarray:
     """A copy of `image` with each instance's skeleton, keypoints and box drawn.
 
-    Keypoints scoring below `score_threshold` (and limbs touching them) are left out, so a
-    drawing never shows a guess as if it were a detection. Line widths follow the image size.
+    Keypoints scoring below `score_threshold` (and limbs touching them) are left out, and so is
+    every instance whose crop the model says holds no person (presence below
+    `presence_threshold`), so a drawing never shows a guess as if it were a detection. An image
+    with no person drawn says so in its corner. Line widths follow the image size.
     """
     canvas = image.copy()
     thick = max(1, round(max(image.shape[:2]) / 300))
     names = result.keypoint_names or tuple(str(i) for i in range(result.keypoints.shape[1]))
+    presence = result.extras.get("presence")
+    drawn = 0
     for i in range(len(result)):
+        if presence is not None and float(np.asarray(presence)[i]) < presence_threshold:
+            continue
+        drawn += 1
         pts, sc = result.keypoints[i], result.scores[i]
         ok = sc >= score_threshold
         if draw_boxes and result.bboxes is not None:
@@ -38,4 +45,8 @@ def draw_pose(image: np.ndarray, result: PoseResult, *, score_threshold: float =
             if ok[k]:
                 cv2.circle(canvas, (int(round(x)), int(round(y))), thick + 2, _side(names[k]), -1, cv2.LINE_AA)
                 cv2.circle(canvas, (int(round(x)), int(round(y))), thick + 2, (255, 255, 255), 1, cv2.LINE_AA)
+    if drawn == 0:
+        scale = max(0.5, max(image.shape[:2]) / 900)
+        cv2.putText(canvas, "no person detected", (10, int(30 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (0, 0, 255), max(1, thick), cv2.LINE_AA)
     return canvas

@@ -98,7 +98,7 @@ def _generate(*, num_layers: int, strides: Sequence[int], input_size: Sequence[i
 
 # --- decoding -----------------------------------------------------------------------------------
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -80.0, 80.0)))
 
 
 def decode_ssd(spec: "ModelSpec", outputs: Mapping[str, np.ndarray], *,

@@ -74,8 +74,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .pipeline import Pipeline
     from .processing.image import load_image
 
-    image = load_image(args.image)
     predictor = Predictor(args.model, backend=args.backend, threads=args.threads)
+    image = load_image(args.image)
     detector = args.detector or predictor.spec.decode.get("detector")
     if args.bbox or not detector:
         result = predictor.predict(image, args.bbox or None)

@@ -33,10 +33,20 @@ class Pipeline:
     presence_threshold  drop people whose crop the keypoint model scores below this presence
                         (default: the model's metadata, MediaPipe's 0.5 for BlazePose; models
                         without a presence output keep every detection).
+    rounds              detector passes per frame. MediaPipe's pose detector finds the most
+                        salient person or two of a crowd (one of four people in bus.jpg), so after
+                        each pass the people found are blacked out of a copy of the frame and the
+                        detector runs again, until a pass finds nobody new or `rounds` is reached.
+                        Keypoints are always computed on the original frame. rounds=1 is
+                        MediaPipe's own single pass; a frame with one person costs one extra
+                        detector run.
     """
 
     def __init__(self, detector: Detector, predictor: Predictor, *, max_people: int | None = None,
-                 presence_threshold: float | None = None) -> None:
+                 presence_threshold: float | None = None, rounds: int = 3) -> None:
+        if not isinstance(rounds, int) or rounds < 1:
+            raise InputError(f"rounds must be a positive integer, got {rounds!r}")
+        self.rounds = rounds
         if not isinstance(detector, Detector):
             raise InputError(f"detector must be an edgepose.Detector, got {type(detector).__name__}")
         if not isinstance(predictor, Predictor):
@@ -53,42 +63,56 @@ class Pipeline:
     @classmethod
     def from_files(cls, detector: str | Path, predictor: str | Path, *, backend: str | None = None,
                    threads: int = 1, max_people: int | None = None, presence_threshold: float | None = None,
-                   min_score: float | None = None) -> "Pipeline":
+                   min_score: float | None = None, rounds: int = 3) -> "Pipeline":
         """Open both models (each file carries its own metadata)."""
         return cls(Detector(detector, backend=backend, threads=threads, min_score=min_score),
                    Predictor(predictor, backend=backend, threads=threads),
-                   max_people=max_people, presence_threshold=presence_threshold)
-
-    def detect(self, image: Any) -> Detections:
-        detections = self.detector.detect(image)
-        if self.max_people is not None and len(detections) > self.max_people:
-            n = self.max_people
-            detections = Detections(detections.boxes[:n], detections.scores[:n], detections.keypoints[:n],
-                                    detections.keypoint_names)
-        return detections
+                   max_people=max_people, presence_threshold=presence_threshold, rounds=rounds)
 
     def __call__(self, image: Any) -> PoseResult:
         """Every person in `image` (BGR array or path): boxes, detection scores, keypoints, presence."""
         img = load_image(image)
-        t0 = time.perf_counter()
-        detections = self.detect(img)
-        t1 = time.perf_counter()
+        t_det = t_kp = 0.0
+        spec = self.predictor.spec
+        found: list[PoseResult] = []
+        work = img
+        for round_ in range(self.rounds):
+            t0 = time.perf_counter()
+            detections = self.detector.detect(work)
+            t1 = time.perf_counter()
+            t_det += t1 - t0
+            people = self._people(img, detections) if len(detections) else None
+            t_kp += time.perf_counter() - t1
+            if people is not None:
+                people = _drop_duplicates(people, found)
+            if people is None or len(people) == 0:
+                break
+            found.append(people)
+            if self.max_people is not None and sum(len(p) for p in found) >= self.max_people:
+                break
+            if round_ + 1 < self.rounds:
+                work = _black_out(img if work is img else work, people)
+        result = _concat(found, spec)
+        if self.max_people is not None:
+            result = _take(result, self.max_people)
+        self.last_timing = {"detector_ms": t_det * 1e3, "keypoints_ms": t_kp * 1e3, "people": float(len(result))}
+        return result
+
+    def _people(self, image: np.ndarray, detections: Detections) -> PoseResult:
+        """Keypoints for each detection, presence-gated; extras carry score, ROI and detector box."""
         spec = self.predictor.spec
         rois = self.detector.rois(detections, spec)
-        if rois:
-            result = self.predictor.predict(img, rois=rois)
-        else:
-            result = _empty(spec)
-        t2 = time.perf_counter()
-        self.last_timing = {"detector_ms": (t1 - t0) * 1e3, "keypoints_ms": (t2 - t1) * 1e3,
-                            "people": float(len(rois))}
+        result = self.predictor.predict(image, rois=rois)
         extras = dict(result.extras)
         extras["detection_score"] = detections.scores.astype(np.float32)
         extras["roi"] = np.array([r.to_list() for r in rois], np.float32).reshape(-1, 5)
         extras["detection_box"] = detections.boxes.astype(np.float32)
-        # The person's box: the aligned crop for a MediaPipe model (its detector's own box is the
-        # face), else the detector's box the crop was padded from.
-        boxes = result.bboxes if spec.decode.get("crop") == "aligned" else detections.boxes
+        # The person's box: around the confident keypoints for a MediaPipe model (its detector's
+        # own box is the face, its crop a loose rotated square), else the detector's box.
+        if spec.decode.get("crop") == "aligned":
+            boxes = np.stack([keypoint_box(result.keypoints[i], result.scores[i]) for i in range(len(result))])
+        else:
+            boxes = detections.boxes
         keep = np.ones(len(rois), bool)
         if "presence" in extras:
             keep = np.asarray(extras["presence"]) >= self.presence_threshold
@@ -106,8 +130,71 @@ class Pipeline:
         return f"Pipeline({self.detector!r}, {self.predictor!r})"
 
 
+def keypoint_box(keypoints: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """x1, y1, x2, y2 around a person's confident keypoints (all of them if none is confident)."""
+    pts = keypoints[scores >= threshold] if (scores >= threshold).sum() >= 2 else keypoints
+    return np.concatenate([pts.min(0), pts.max(0)]).astype(np.float32)
+
+
+def _drop_duplicates(people: PoseResult, found: list[PoseResult], iou_threshold: float = 0.5) -> PoseResult:
+    """People of a later detector pass that are someone already found (keypoint boxes overlap)."""
+    from .processing.ssd import iou
+
+    earlier = [keypoint_box(p.keypoints[i], p.scores[i]) for p in found for i in range(len(p))]
+    keep = np.ones(len(people), bool)
+    mine: list[np.ndarray] = []
+    for i in range(len(people)):
+        box = keypoint_box(people.keypoints[i], people.scores[i])
+        others = earlier + mine
+        if others and float(iou(box, np.stack(others)).max()) > iou_threshold:
+            keep[i] = False
+        else:
+            mine.append(box)
+    return _take_mask(people, keep)
+
+
+def _black_out(image: np.ndarray, people: PoseResult, margin: float = 0.1) -> np.ndarray:
+    """A copy of the frame with each person's keypoint box (plus a margin) painted black, the
+    colour of the detector's own letterbox padding, so the next pass looks elsewhere."""
+    out = image.copy()
+    h, w = out.shape[:2]
+    for i in range(len(people)):
+        x1, y1, x2, y2 = keypoint_box(people.keypoints[i], people.scores[i])
+        m = margin * max(x2 - x1, y2 - y1)
+        xa, ya = int(max(0, np.floor(x1 - m))), int(max(0, np.floor(y1 - m)))
+        xb, yb = int(min(w, np.ceil(x2 + m))), int(min(h, np.ceil(y2 + m)))
+        if xb > xa and yb > ya:
+            out[ya:yb, xa:xb] = 0
+    return out
+
+
+def _take_mask(result: PoseResult, keep: np.ndarray) -> PoseResult:
+    return PoseResult(keypoints=result.keypoints[keep], scores=result.scores[keep], bboxes=result.bboxes[keep],
+                      keypoint_names=result.keypoint_names, skeleton=result.skeleton,
+                      extras={k: np.asarray(v)[keep] for k, v in result.extras.items()})
+
+
+def _take(result: PoseResult, n: int) -> PoseResult:
+    keep = np.zeros(len(result), bool)
+    keep[:n] = True
+    return _take_mask(result, keep)
+
+
+def _concat(parts: list[PoseResult], spec) -> PoseResult:
+    if not parts:
+        return _empty(spec)
+    keys = set.intersection(*(set(p.extras) for p in parts))
+    return PoseResult(keypoints=np.concatenate([p.keypoints for p in parts]),
+                      scores=np.concatenate([p.scores for p in parts]),
+                      bboxes=np.concatenate([p.bboxes for p in parts]),
+                      keypoint_names=parts[0].keypoint_names, skeleton=parts[0].skeleton,
+                      extras={k: np.concatenate([np.asarray(p.extras[k]) for p in parts]) for k in sorted(keys)})
+
+
 def _empty(spec) -> PoseResult:
     k = spec.num_keypoints
     return PoseResult(keypoints=np.zeros((0, k, 2), np.float32), scores=np.zeros((0, k), np.float32),
                       bboxes=np.zeros((0, 4), np.float32), keypoint_names=spec.keypoint_names,
-                      skeleton=spec.skeleton, extras={"presence": np.zeros((0,), np.float32)})
+                      skeleton=spec.skeleton,
+                      extras={"presence": np.zeros((0,), np.float32), "detection_score": np.zeros((0,), np.float32),
+                              "roi": np.zeros((0, 5), np.float32), "detection_box": np.zeros((0, 4), np.float32)})

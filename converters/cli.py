@@ -49,12 +49,14 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = textwrap.fill(
         "Convert a model to simplified ONNX and MNN (FP32, and FP16 weights with --fp16), embedding the model "
         "card in every file and checking after each stage, with the real runtimes, that the outputs still "
-        "match. Files: <stem>.onnx (PyTorch/MXNet sources), <stem>.sim.onnx, <stem>.mnn, <stem>.fp16.mnn, "
+        "match. Files: <stem>.onnx (PyTorch/MXNet sources), <stem>.sim.onnx, <stem>.dense.tflite (TFLite "
+        "sources with sparse weights, DENSIFY folded into constants), <stem>.mnn, <stem>.fp16.mnn, "
         "<stem>.report.json. A stage beyond tolerance stops the conversion (exit 1) unless --no-strict.", 78)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = ("examples:\n"
                      "  edgepose convert model.onnx --fp16\n"
                      "  edgepose convert pose_landmark_full.tflite --preset blazepose_full --fp16 -o out/\n"
+                     "  edgepose convert pose_detection.tflite --preset blazepose_detector --fp16 -o out/\n"
                      "  edgepose convert deeppose --weights best.pth --fp16\n"
                      "  edgepose convert net.pt --input-shape 1,3,256,192 --meta card.json\n"
                      "  edgepose convert x-symbol.json --params x-0000.params --input-shape 1,3,256,192")

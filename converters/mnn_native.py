@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from edgepose.errors import ConversionError, UnsupportedOperatorError
+from edgepose.errors import ConversionError, EdgePoseError, UnsupportedOperatorError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,12 @@ sys.exit(0 if ok in (True, None, 0) else 3)
 """
 
 _LOST_SCRATCH = "Can't open file:.__convert_external_data.bin"
-_UNSUPPORTED = re.compile(r"These Op Not Support:\s*(.+)")
+_UNSUPPORTED = re.compile(r"These Op Not Support:\s*(.+)")  # ONNX: every unsupported op type on one line
+# TFLite: MNN stops at the first builtin it lacks and logs `Check failed: creator ==> NOT_SUPPORTED_OP:
+# [ DENSIFY ]` then "[ERROR] Convert error, please check your file format." (and returns success);
+# a custom op it does not know logs the line below and then crashes (SIGSEGV), without its name.
+_TFLITE_UNSUPPORTED = re.compile(r"NOT_SUPPORTED_OP: \[ (\w+) \]")
+_TFLITE_UNKNOWN_CUSTOM = "Now Only support Custom op of"
 _FAILED_MARKERS = ("Converted Failed", "Model File Does Not Exist", "Error", "error:")
 
 FRAMEWORKS = ("ONNX", "TFLITE", "MNN", "TF", "CAFFE", "TORCH")
@@ -79,9 +84,11 @@ def run_native(tool: str, argv: Sequence[str], *, timeout: float = 900.0) -> Nat
     if proc.returncode < 0:
         sig = -proc.returncode
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        raise ConversionError(
+        err = ConversionError(
             f"MNN {tool} crashed ({name}) while processing {argv[1] if len(argv) > 1 else '?'}; "
             f"last log line: {_last_line(text)!r}. The input file is untouched; try another method/options")
+        err.log = text  # type: ignore[attr-defined]  # for callers that recognise the tool's messages
+        raise err
     if proc.returncode not in (0, 3):
         raise ConversionError(f"MNN {tool} failed (exit {proc.returncode}): {_last_line(text)!r}")
     if _LOST_SCRATCH in text:
@@ -136,7 +143,11 @@ def convert_to_mnn(src: str | Path, dst: str | Path, *, framework: str, fp16: bo
             argv.append("--fp16")
         if biz_code is not None:
             argv += ["--bizCode", biz_code]
-        run = run_native("mnnconvert", argv + list(extra_args), timeout=timeout)
+        try:
+            run = run_native("mnnconvert", argv + list(extra_args), timeout=timeout)
+        except ConversionError as exc:  # a crash may still be an unsupported operator the log names
+            _check_unsupported(getattr(exc, "log", ""), src)
+            raise
         _check_convert_log(run, src)
     log.debug("mnnconvert %s -> %s\n%s", src, dst, run.log)
     return run
@@ -161,7 +172,39 @@ def quantize_mnn(src: str | Path, dst: str | Path, config: dict, *, timeout: flo
 
 
 def _check_convert_log(run: NativeRun, src: Path) -> None:
-    match = _UNSUPPORTED.search(run.log)
+    _check_unsupported(run.log, src)
+    if "Converted Success" not in run.log:
+        raise ConversionError(
+            f"MNN converter failed on {src.name}: {_first_error_line(run.log)!r}")
+
+
+def _check_unsupported(text: str, src: Path) -> None:
+    """Raise UnsupportedOperatorError if the converter's log says an operator stopped it."""
+    tflite_ops = list(dict.fromkeys(_TFLITE_UNSUPPORTED.findall(text)))
+    if tflite_ops:
+        from .tflite_ops import REWRITES
+
+        hints = [REWRITES[op] for op in tflite_ops if op in REWRITES]
+        raise UnsupportedOperatorError(
+            f"MNN cannot convert {src.name}: its TFLite converter has no operator {', '.join(tflite_ops)} "
+            "(it logged NOT_SUPPORTED_OP and stops at the first such operator, so others may follow). "
+            + ("; ".join(hints) or "Cut the graph before it or replace it with builtin ops, or keep the model "
+                                   "on TFLite"), operator=tflite_ops[0])
+    if _TFLITE_UNKNOWN_CUSTOM in text:
+        from . import tflite_model
+        from .tflite_ops import MNN_CUSTOM_OPS
+
+        try:
+            customs = sorted({name for name, custom in tflite_model.graph_operators(src)
+                              if custom and name not in MNN_CUSTOM_OPS})
+        except EdgePoseError:
+            customs = []
+        raise UnsupportedOperatorError(
+            f"MNN cannot convert {src.name}: its TFLite converter does not know the custom operator(s) "
+            f"{', '.join(customs) or '(unnamed)'} (it logged \"{_TFLITE_UNKNOWN_CUSTOM} "
+            "'TFLite_Detection_PostProcess'\"); cut the graph before them or keep the model on TFLite",
+            operator=customs[0] if customs else None)
+    match = _UNSUPPORTED.search(text)
     if match:
         ops = match.group(1).split()
         names = ", ".join(op.split("::")[-1] for op in ops)
@@ -170,9 +213,6 @@ def _check_convert_log(run: NativeRun, src: Path) -> None:
             "Replace them in the source model (e.g. decompose them into supported ops, or re-export "
             "with another opset), or deploy the ONNX model with the onnxruntime backend instead",
             operator=ops[0].split("::")[-1] if ops else None)
-    if "Converted Success" not in run.log:
-        raise ConversionError(
-            f"MNN converter failed on {src.name}: {_first_error_line(run.log)!r}")
 
 
 def _first_error_line(text: str) -> str:

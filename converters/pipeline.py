@@ -90,8 +90,9 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
     source        .onnx / .tflite / TorchScript file, MXNet <name>-symbol.json (with params=),
                   an nn.Module, or a model-zoo name (with optional weights= checkpoint).
     output_dir    where artifacts go (default: beside a source file, else the current directory).
-                  Files: <stem>.onnx (torch/MXNet), <stem>.sim.onnx, <stem>.mnn, <stem>.fp16.mnn,
-                  <stem>.report.json; <stem> is the source's name unless name= is given.
+                  Files: <stem>.onnx (torch/MXNet), <stem>.sim.onnx, <stem>.dense.tflite (sparse
+                  TFLite), <stem>.mnn, <stem>.fp16.mnn, <stem>.report.json; <stem> is the source's
+                  name unless name= is given.
     spec          ModelSpec, dict or card-JSON path; or preset= a preset name. meta= overrides fields.
     input_shape   e.g. (1, 3, 256, 192); needed for torch modules without a spec.
     images        photos for the parity check (default: a cached pinned photo if there is one).
@@ -99,7 +100,12 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
                   artifact and records a warning.
     tolerances    per-precision Tolerance overrides (and the tolerance of a new precision).
     extra_stages  Stages appended to the plan (e.g. INT8); `filename` may use "{stem}", `parent`
-                  names an earlier artifact: source, onnx, sim, mnn, mnn_fp16 or an extra stage's key.
+                  names an earlier artifact: source, onnx, sim, dense, mnn, mnn_fp16 or an extra stage's key.
+
+    A TFLite source whose graph has DENSIFY ops (sparse weights, e.g. MediaPipe's pose_detection)
+    first gets a tflite->dense stage: <stem>.dense.tflite, checked against the source in LiteRT,
+    is what the MNN stages convert. An operator MNN cannot convert raises UnsupportedOperatorError
+    naming it before anything runs.
     """
     classifier = _classifier_preset(preset)
     if classifier is not None:  # an ImageNet classifier: no pose metadata, but its input shape
@@ -161,14 +167,28 @@ def plan_stages(src: Source, opts: Options) -> list[Stage]:
             plan.append(Stage("onnx->mnn-fp16", onnx_parent, "mnn_fp16", f"{stem}.fp16.mnn", "mnn", "fp16",
                               _build_mnn("ONNX", True, opts), tools=("MNN",)))
     elif src.kind == "tflite":
-        plan.append(Stage("tflite->mnn", "source", "mnn", f"{stem}.mnn", "mnn", "fp32",
+        mnn_parent = "source"
+        if _tflite_needs_densify(src.path):
+            plan.append(Stage("tflite->dense", "source", "dense", f"{stem}.dense.tflite", "tflite", "fp32",
+                              _build_densify, tools=("ai-edge-litert",)))
+            mnn_parent = "dense"
+        plan.append(Stage("tflite->mnn", mnn_parent, "mnn", f"{stem}.mnn", "mnn", "fp32",
                           _build_mnn("TFLITE", False, opts), tools=("MNN",)))
         if opts.fp16:
-            plan.append(Stage("tflite->mnn-fp16", "source", "mnn_fp16", f"{stem}.fp16.mnn", "mnn", "fp16",
+            plan.append(Stage("tflite->mnn-fp16", mnn_parent, "mnn_fp16", f"{stem}.fp16.mnn", "mnn", "fp16",
                               _build_mnn("TFLITE", True, opts), tools=("MNN",)))
     else:
         raise ConversionError(f"no conversion plan for a {src.kind} source")
     return plan
+
+
+def _tflite_needs_densify(path: Path) -> bool:
+    """Whether the TFLite graph has DENSIFY ops; first, every operator MNN cannot take is named
+    (UnsupportedOperatorError), before any runtime or tool starts."""
+    from . import tflite_densify, tflite_ops
+
+    tflite_ops.check_mnn_can_convert(path, rewritten={tflite_densify.DENSIFY})
+    return tflite_densify.has_densify(path)
 
 
 def _with_stem(stage: Stage, stem: str) -> Stage:
@@ -210,6 +230,18 @@ def _build_mnn(framework: str, fp16: bool, opts: Options):
     def build(parent: Artifact, dst: Path, spec: ModelSpec | None) -> Mapping[str, Any]:
         return fn(parent.target, dst, fp16=fp16, spec=spec, timeout=opts.timeout)
     return build
+
+
+def _build_densify(parent: Artifact, dst: Path, spec: ModelSpec | None) -> Mapping[str, Any]:
+    """DENSIFY ops folded into constants (MNN has no DENSIFY).
+
+    The file stays in the output folder, like every stage's file: it is what the MNN files were
+    converted from and checked against, so a later check or benchmark can run it in LiteRT. It
+    carries no edgepose metadata (the MNN stages after it embed the spec).
+    """
+    from .tflite_densify import densify_tflite
+
+    return densify_tflite(parent.target, dst)
 
 
 def _build_mxnet_onnx(src: Source, opts: Options):

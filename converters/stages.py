@@ -3,7 +3,7 @@
 torch_to_onnx   PyTorch / TorchScript module -> ONNX (legacy TorchScript exporter, opset 17)
 simplify_onnx   ONNX -> onnxsim-simplified ONNX
 onnx_to_mnn     ONNX -> MNN (FP32, or FP16 weights), native converter in a child process
-tflite_to_mnn   TFLite -> MNN, same converter
+tflite_to_mnn   TFLite -> MNN, same converter (after converters.tflite_densify for sparse weights)
 
 They embed the given spec (ONNX metadata_props / MNN bizCode) and return a details dict for
 the report. Parity is the pipeline's job (converters.pipeline), so each function stays usable alone.
@@ -179,7 +179,15 @@ def onnx_to_mnn(src: str | Path, dst: str | Path, *, fp16: bool = False, spec: M
 
 def tflite_to_mnn(src: str | Path, dst: str | Path, *, fp16: bool = False, spec: ModelSpec | None = None,
                   timeout: float = 900.0) -> dict[str, Any]:
-    """TFLite -> MNN in a child process; the MNN model keeps the NHWC input layout."""
+    """TFLite -> MNN in a child process; the MNN model keeps the NHWC input layout.
+
+    The operator codes are checked first: MNN stops at the first builtin it lacks and crashes on an
+    unknown custom op, so every unsupported operator is named here instead (UnsupportedOperatorError).
+    A graph with DENSIFY needs converters.tflite_densify first (the pipeline plans it).
+    """
+    from .tflite_ops import check_mnn_can_convert
+
+    check_mnn_can_convert(src)
     run = mnn_native.convert_to_mnn(src, dst, framework="TFLITE", fp16=fp16, biz_code=spec_json(spec),
                                     timeout=timeout)
     return {"format": "mnn", "fp16_weights": fp16, "converter_log_tail": _tail(run.log)}

@@ -8,6 +8,7 @@
     edgepose bench --writeup deeppose               # the write-up's method: 5 x 100 calls, `elapse X ms`
     edgepose bench table-b                          # table B: pruned ResNets (MXNet fixtures; built if missing)
     edgepose bench table-c int8-tflite              # table C: FP32 vs INT8 (MNN, ONNX Runtime)
+    edgepose bench pipeline --image bus             # detector + landmarks vs MediaPipe's Pose.process, 1 core
 
 Tables go to stdout (or JSON with --json), progress to stderr.
 """
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="*",
                         help="registry names, groups (table-a [default], all, quick, table-b, table-c, int8-tflite), "
+                             "`pipeline` (the top-down pipeline beside MediaPipe's own), "
                              "pinned TFLite assets (pose_landmark_full, hand_landmark_lite, hand_landmark_full), "
                              "mxnet:<GluonCV fixture> (e.g. mxnet:resnet50_v1d) or .onnx/.mnn/.tflite files")
     parser.add_argument("-V", "--variants",
@@ -139,6 +141,15 @@ def run_writeup(args) -> int:
     return 0
 
 
+def run_pipeline_bench(args) -> int:
+    """`edgepose bench pipeline`: detector + landmarks beside MediaPipe's own pipeline, one core."""
+    from .pipeline_bench import bench_pipeline
+
+    result = bench_pipeline(args.image, rounds=args.rounds or 5)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.to_markdown())
+    return 0
+
+
 def run_bench(args) -> int:
     from pathlib import Path
 
@@ -149,6 +160,8 @@ def run_bench(args) -> int:
     pin_single_thread()
     if args.writeup:
         return run_writeup(args)
+    if args.models == ["pipeline"]:
+        return run_pipeline_bench(args)
     opts = _options(args)
     result = run_benchmark(options=opts)
     paths = write_reports(result, args.output_dir, table_variant=args.table_variant)

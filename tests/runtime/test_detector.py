@@ -128,3 +128,50 @@ def test_max_people_and_rounds(detector_mnn, blazepose_fp16, photos):
     assert gaps.min() > 50
     with pytest.raises(InputError, match="max_people"):
         Pipeline.from_files(detector_mnn, blazepose_fp16, max_people=0)
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "edgepose", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_cli_predict_runs_the_detector_the_card_names(blazepose_fp16, photos, tmp_path):
+    import json
+
+    out = tmp_path / "bus.png"
+    proc = _cli("predict", str(blazepose_fp16), str(photos["bus"]), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert len(data["instances"]) >= 3
+    person = data["instances"][0]
+    assert {"bbox", "keypoints", "presence", "detection_score"} <= set(person)
+    assert len(person["keypoints"]) == 33 and person["presence"] >= 0.5
+    assert cv2.imread(str(out)).shape == cv2.imread(str(photos["bus"])).shape
+    # With a box, the model runs on that box alone, as before.
+    proc = _cli("predict", str(blazepose_fp16), str(photos["bus"]), "--bbox", "45,395,250,910")
+    assert proc.returncode == 0 and len(json.loads(proc.stdout)["instances"]) == 1
+
+
+def test_cli_demo_on_bus_writes_every_person(tmp_path):
+    import json
+
+    proc = _cli("demo", "--image", "bus", "-o", str(tmp_path), "--repeats", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "people     3" in proc.stdout or "people     4" in proc.stdout, proc.stdout
+    data = json.loads((tmp_path / "bus_pose.json").read_text())
+    assert len(data["instances"]) >= 3 and (tmp_path / "bus_pose.png").is_file()
+    assert "detector" in proc.stdout and "keypoints" in proc.stdout  # stage latencies
+
+
+def test_cli_predict_refuses_to_overwrite_the_input(blazepose_fp16, photos, tmp_path):
+    import shutil
+
+    photo = tmp_path / "bus.png"
+    cv2.imwrite(str(photo), cv2.imread(str(photos["bus"])))
+    before = photo.read_bytes()
+    proc = _cli("predict", str(blazepose_fp16), str(photo), "-o", str(photo))
+    assert proc.returncode == 1 and "overwrite" in proc.stderr
+    assert photo.read_bytes() == before
+    shutil.rmtree(tmp_path, ignore_errors=True)

@@ -208,8 +208,11 @@ class Predictor(ModelSession):
         tensor, matrices, boxes = self.prepare(image, bboxes, rois=rois)
         outputs = self._run_batch(tensor)
         xy, scores, extras = decode(self.spec, outputs)
-        keypoints = np.stack([transforms.apply_affine(xy[i], transforms.invert(matrices[i]))
-                              for i in range(len(matrices))])
+        back = [transforms.invert(m) for m in matrices]
+        keypoints = np.stack([transforms.apply_affine(xy[i], back[i]) for i in range(len(matrices))])
+        if "auxiliary" in extras:  # decoder points in input pixels too
+            extras["auxiliary"] = np.stack([transforms.apply_affine(extras["auxiliary"][i], back[i])
+                                            for i in range(len(matrices))])
         return PoseResult(keypoints=keypoints, scores=scores, bboxes=boxes,
                           keypoint_names=self.spec.keypoint_names, skeleton=self.spec.skeleton, extras=extras)
 

@@ -115,15 +115,24 @@ def decode_landmarks(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Deco
     n = raw.shape[0]
     if raw.size % (n * vpp):
         raise ShapeError(f"landmarks output of shape {raw.shape} is not a whole number of {vpp}-value points")
-    pts = raw.reshape(n, -1, vpp)[:, : spec.num_keypoints].astype(np.float32)
+    every = raw.reshape(n, -1, vpp).astype(np.float32)
+    pts = every[:, : spec.num_keypoints]
     if pts.shape[1] < spec.num_keypoints:
         raise ShapeError(f"landmarks output holds {pts.shape[1]} points, fewer than num_keypoints={spec.num_keypoints}")
-    xy = pts[..., :2].copy()
+    xy_all = every[..., :2].copy()
     refine = spec.decode.get("heatmap_refine")
     if refine and "heatmap" in outputs:
-        xy = refine_from_heatmap(xy, outputs["heatmap"], spec, kernel_size=int(refine.get("kernel_size", 7)),
-                                 min_confidence=float(refine.get("min_confidence", 0.5)))
+        channels = np.asarray(outputs["heatmap"]).shape[-1 if spec.layout == "NHWC" else 1]
+        m = min(xy_all.shape[1], channels)
+        xy_all[:, :m] = refine_from_heatmap(xy_all[:, :m], outputs["heatmap"], spec,
+                                            kernel_size=int(refine.get("kernel_size", 7)),
+                                            min_confidence=float(refine.get("min_confidence", 0.5)))
+    xy = xy_all[:, : spec.num_keypoints].copy()
     extras: dict[str, np.ndarray] = {}
+    if xy_all.shape[1] > spec.num_keypoints:
+        # Points past the named ones (BlazePose: hip centre and full-body point, then 4 more) are
+        # what MediaPipe derives the next frame's ROI from when it tracks.
+        extras["auxiliary"] = xy_all[:, spec.num_keypoints:].copy()
     vis = spec.decode.get("visibility_index")
     scores = _sigmoid(pts[..., vis]) if vis is not None else np.ones(pts.shape[:2], np.float32)
     if spec.decode.get("presence_index") is not None:

@@ -61,3 +61,8 @@ class AssetError(EdgePoseError):
 
 class CalibrationError(EdgePoseError):
     """Calibration data for INT8 quantisation is missing or unusable."""
+
+
+class RandomWeightsWarning(UserWarning):
+    """The model's provenance says its weights are random (an untrained model-zoo export): its
+    keypoints are noise. Raised as a warning, not an error, so benchmarks can still run it."""

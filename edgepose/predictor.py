@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .backends import Backend, open_backend
-from .errors import InputError, MetadataError, ShapeError
+from .errors import InputError, MetadataError, RandomWeightsWarning, ShapeError
 from .heads import HEADS, POSE_HEADS
 from .processing import transforms
 from .processing.decoders import decode
@@ -88,6 +89,11 @@ class ModelSession:
         self._input = self._match_input()
         self._roles = self._match_outputs()
         self._packer = InputPacker(self.spec)
+        if self.spec.provenance.get("weights") == "random-init":
+            warnings.warn(f"{Path(model).name} was exported with random initial weights (provenance "
+                          "weights=random-init): its outputs are not keypoints. Convert the model with "
+                          "trained weights (edgepose convert NAME --weights best.pth)", RandomWeightsWarning,
+                          stacklevel=3)
 
     # --- set-up checks -----------------------------------------------------------
     def _match_input(self) -> str:

@@ -175,3 +175,10 @@ def test_cli_predict_refuses_to_overwrite_the_input(blazepose_fp16, photos, tmp_
     assert proc.returncode == 1 and "overwrite" in proc.stderr
     assert photo.read_bytes() == before
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_random_init_models_warn(blazepose_fp16):
+    from edgepose.errors import RandomWeightsWarning
+
+    with pytest.warns(RandomWeightsWarning, match="random initial weights"):
+        Predictor(blazepose_fp16, provenance={"weights": "random-init"})

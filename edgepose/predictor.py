@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -68,16 +69,33 @@ class ModelSession:
     The part every runtime model shares: `Predictor` (keypoints per crop) and `Detector`
     (people in a frame) add their pre- and post-processing on top. `kind` is the head kind
     (edgepose.heads) a subclass accepts; a file of the other kind is refused by name.
+
+    Safe to share between threads: the crop and input buffers a call reuses are per thread,
+    and the model itself runs one call at a time (a lock around the backend's run), so
+    concurrent calls give exactly what the same calls give one after another.
     """
 
     kind = "pose"
 
     def __init__(self, model: str | Path, *, backend: str | None = None, threads: int = 1,
                  spec: ModelSpec | Mapping[str, Any] | None = None, precision: str | None = None,
-                 **fields: Any) -> None:
+                 alternatives: Sequence[str | Path] = (), **fields: Any) -> None:
         options = {"precision": precision} if precision is not None else {}
-        self.backend = open_backend(model, backend, threads=threads, **options)
-        self.spec = resolve_spec(self.backend, spec, **fields)
+        self.backend_choice = None
+        if backend is not None and str(backend).lower() == "auto":
+            # The fastest engine for this model here, among this file, its siblings and `alternatives`;
+            # the metadata still comes from `model` itself.
+            from .backends.auto import choose
+
+            self.backend_choice = choose(model, threads=threads, alternatives=alternatives)
+            primary = open_backend(model, None, threads=threads, **options)
+            self.spec = resolve_spec(primary, spec, **fields)
+            chosen = self.backend_choice
+            self.backend = primary if Path(chosen.path) == Path(model) and chosen.backend == primary.name else \
+                open_backend(chosen.path, chosen.backend, threads=threads, **(options if chosen.backend == "mnn" else {}))
+        else:
+            self.backend = open_backend(model, backend, threads=threads, **options)
+            self.spec = resolve_spec(self.backend, spec, **fields)
         head = HEADS[self.spec.head]
         if head.kind != self.kind:
             raise MetadataError(
@@ -88,12 +106,21 @@ class ModelSession:
                    "keypoint model of edgepose.Pipeline"))
         self._input = self._match_input()
         self._roles = self._match_outputs()
-        self._packer = InputPacker(self.spec)
+        self._local = threading.local()  # per-thread reused buffers (crops, packed input)
+        self._run_lock = threading.Lock()
         if self.spec.provenance.get("weights") == "random-init":
             warnings.warn(f"{Path(model).name} was exported with random initial weights (provenance "
                           "weights=random-init): its outputs are not keypoints. Convert the model with "
                           "trained weights (edgepose convert NAME --weights best.pth)", RandomWeightsWarning,
                           stacklevel=3)
+
+    @property
+    def _packer(self) -> InputPacker:
+        """This thread's input packer (it reuses its output buffers from call to call)."""
+        packer = getattr(self._local, "packer", None)
+        if packer is None:
+            packer = self._local.packer = InputPacker(self.spec)
+        return packer
 
     # --- set-up checks -----------------------------------------------------------
     def _match_input(self) -> str:
@@ -140,11 +167,15 @@ class ModelSession:
 
     def run_tensor(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
         """Run the raw model on a prepared input tensor; outputs keyed by role."""
-        outputs = self.backend.run({self._input: tensor})
+        with self._run_lock:
+            outputs = self.backend.run({self._input: tensor})
         return {role: outputs[name] for role, name in self._roles.items()}
 
     def describe(self) -> dict[str, Any]:
-        return {**self.backend.describe(), "spec": json.loads(self.spec.to_json())}
+        info = {**self.backend.describe(), "spec": json.loads(self.spec.to_json())}
+        if self.backend_choice is not None:
+            info["backend_choice"] = self.backend_choice.to_dict()
+        return info
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.backend.path)!r}, backend={self.backend.name!r}, head={self.spec.head!r})"
@@ -164,7 +195,6 @@ class Predictor(ModelSession):
 
     def __init__(self, model: str | Path, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
-        self._crops: dict[int, np.ndarray] = {}
         self._batchable: bool | None = self._batch_capability()
 
     def _batch_capability(self) -> bool | None:
@@ -202,9 +232,12 @@ class Predictor(ModelSession):
                 center, scale = transforms.bbox_to_center_scale(box, padding=self.spec.bbox_padding, aspect=aspect)
                 matrices.append(transforms.crop_matrix(center, scale, size))
         n = len(matrices)
-        crops = self._crops.get(n)
+        buffers = getattr(self._local, "crops", None)
+        if buffers is None:
+            buffers = self._local.crops = {}
+        crops = buffers.get(n)
         if crops is None:
-            crops = self._crops[n] = np.empty((n, size[1], size[0], 3), np.uint8)
+            crops = buffers[n] = np.empty((n, size[1], size[0], 3), np.uint8)
         for i, m in enumerate(matrices):
             transforms.warp(img, m, size, out=crops[i], border=self.spec.border)
         return self._packer.pack(crops), np.stack(matrices), boxes
@@ -244,6 +277,10 @@ class Predictor(ModelSession):
     # --- conveniences ------------------------------------------------------------
     def time(self, image: Any, bboxes: Any = None, *, repeats: int = 20, warmup: int = 3) -> dict[str, float]:
         """Median / min / max milliseconds of `predict` on this image (single process, this thread)."""
+        if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+            raise InputError(f"repeats must be a positive integer, got {repeats!r}")
+        if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
+            raise InputError(f"warmup must be a non-negative integer, got {warmup!r}")
         for _ in range(warmup):
             self.predict(image, bboxes)
         times = []

@@ -2,15 +2,25 @@
 
 Uses the Module API (`nn.load_module_from_file`): per-call cost measured equal to the
 older Interpreter/Session API here (4.7 ms vs 4.7 ms on hand_landmark_lite, 1 thread), and it
-handles dynamic batch and exposes the embedded bizCode, where edgepose keeps its metadata.
+handles dynamic batch and carries the embedded bizCode, where edgepose keeps its metadata.
+
+A model file never reaches MNN unchecked (edgepose.mnn_file): its FlatBuffer is walked in
+Python first (that is also where the bizCode, the input and the output names are read: MNN's
+`get_info()` crashes on a non-UTF-8 bizCode and leaks ~0.9 MB per call, so it is never called),
+and the first time a file's sha256 is seen it is loaded and run once in a child process, so a
+file that would crash MNN is a ModelFileError instead of a dead interpreter.
+
+One backend may be shared by threads: `run` holds a lock around MNN's forward pass.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
+from .. import mnn_file
 from .._native import import_mnn, quiet_native_stdout
 from ..errors import BackendError, ModelFileError, ShapeError
 from .base import Backend, TensorInfo
@@ -31,26 +41,39 @@ class MNNBackend(Backend):
             raise BackendError(
                 f"unknown MNN precision {precision!r}; use one of normal, high, low, low_bf16")
         self.precision = PRECISIONS[key]
+        # Structure first (no MNN involved), then a child-process load + run the first time this
+        # file's sha256 is seen (same precision): a file that would hurt MNN raises here.
+        self.file_info = mnn_file.open_mnn(self.path, precision=self.precision)
         MNN = import_mnn()
         self._F = MNN.expr
         with quiet_native_stdout():
             self._runtime = MNN.nn.create_runtime_manager(
                 ({"backend": "CPU", "numThread": self.threads, "precision": self.precision},))
+        info = self.file_info
         try:
-            module = MNN.nn.load_module_from_file(str(self.path), [], [], runtime_manager=self._runtime)
-            info = module.get_info()
+            module = MNN.nn.load_module_from_file(str(self.path), list(info.input_names), list(info.output_names),
+                                                  runtime_manager=self._runtime)
             graph = MNN.expr.load_as_dict(str(self.path))
-        except (SystemError, RuntimeError, ValueError) as exc:
+        except (SystemError, RuntimeError, ValueError, TypeError) as exc:
             raise ModelFileError(
                 f"{self.path} is not a model MNN can load ({exc.__class__.__name__}); "
                 "check that it is an .mnn file written by the MNN converter (edgepose convert)"
             ) from None
+        if module is None:
+            raise ModelFileError(f"{self.path} is not a model MNN can load (MNN returned no module)")
+        try:
+            unchanged = mnn_file.stat_key(self.path) == info.stat_key
+        except OSError:
+            unchanged = False
+        if not unchanged:
+            raise ModelFileError(f"{self.path} changed while it was being loaded; load it again once it is complete")
         self._module = module
-        self._biz_code = info.get("bizCode") or None
-        self._inputs = [self._describe(graph[n]) if n in graph else TensorInfo(n, ()) for n in info["inputNames"]]
-        self._outputs = [self._describe(graph[n]) if n in graph else TensorInfo(n, ()) for n in info["outputNames"]]
+        self._lock = threading.Lock()
+        self._biz_code = info.metadata_text
+        self._inputs = [self._describe(graph[n]) if n in graph else TensorInfo(n, ()) for n in info.input_names]
+        self._outputs = [self._describe(graph[n]) if n in graph else TensorInfo(n, ()) for n in info.output_names]
         self._formats = {t.name: (self._F.NHWC if t.layout == "NHWC" else self._F.NCHW) for t in self._inputs}
-        self.version = info.get("version")
+        self.version = info.version
 
     def _describe(self, var) -> TensorInfo:
         fmt = str(var.data_format).rsplit(".", 1)[-1]
@@ -75,16 +98,22 @@ class MNNBackend(Backend):
                 raise ShapeError(
                     f"input {t.name!r} of {self.path.name} expects shape (N, {', '.join(map(str, t.shape[1:]))}) "
                     f"in {t.layout}, got {tuple(x.shape)}")
-            args.append(F.const(x, list(x.shape), self._formats[t.name]))
-        try:
-            outs = self._module.forward(args)
-        except (SystemError, RuntimeError) as exc:
-            raise BackendError(f"MNN failed to run {self.path.name}: {exc}") from None
-        if not isinstance(outs, (list, tuple)):
-            outs = [outs]
-        result = {}
-        for t, var in zip(self._outputs, outs):
-            if var.data_format == F.NC4HW4:
-                var = F.convert(var, F.NCHW)
-            result[t.name] = np.array(var.read(), dtype=np.float32, copy=True)
+            args.append((x, self._formats[t.name]))
+        with self._lock:  # one forward pass (and the lazy reads that finish it) at a time per module
+            try:
+                outs = self._module.forward([F.const(x, list(x.shape), fmt) for x, fmt in args])
+                if not isinstance(outs, (list, tuple)):
+                    outs = [outs]
+                if len(outs) != len(self._outputs) or any(v is None for v in outs):
+                    # MNN logs a failed execution ("code=2 in onForward") and returns no outputs
+                    raise BackendError(
+                        f"MNN failed to run {self.path.name}: it returned {len(outs)} of the model's "
+                        f"{len(self._outputs)} outputs (see MNN's log); the file may be corrupt")
+                result = {}
+                for t, var in zip(self._outputs, outs):
+                    if var.data_format == F.NC4HW4:
+                        var = F.convert(var, F.NCHW)
+                    result[t.name] = np.array(var.read(), dtype=np.float32, copy=True)
+            except (SystemError, RuntimeError, ValueError, TypeError) as exc:
+                raise BackendError(f"MNN failed to run {self.path.name}: {exc}") from None
         return result

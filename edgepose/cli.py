@@ -34,12 +34,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     res = run_demo(image=args.image, bbox=args.bbox, output_dir=args.output_dir, fp16=not args.fp32,
-                   repeats=args.repeats, threads=args.threads, max_people=args.max_people)
+                   repeats=args.repeats, threads=args.threads, max_people=args.max_people,
+                   backend=None if args.backend == "mnn" else args.backend)
     inst = res.result
     precision = "FP32" if args.fp32 else "FP16"
+    engines = res.engines or {}
+
+    def what(path, role):
+        engine = engines.get(role, "mnn")
+        kind = f"MNN {precision}" if engine == "mnn" else engine
+        return f"{path}  ({path.stat().st_size / 1e6:.1f} MB, {kind})"
     if res.detector is not None:
-        print(f"detector   {res.detector}  ({res.detector.stat().st_size / 1e6:.1f} MB, MNN {precision})")
-    print(f"model      {res.model}  ({res.model.stat().st_size / 1e6:.1f} MB, MNN {precision})")
+        print(f"detector   {what(res.detector, 'detector')}")
+    print(f"model      {what(res.model, 'model')}")
     print(f"image      {res.image}")
     print(f"people     {len(inst)}" + ("" if len(inst) else " (no person detected)"))
     presence = inst.extras.get("presence")
@@ -157,13 +164,18 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     demo.add_argument("--fp32", action="store_true", help="convert with FP32 weights instead of FP16")
     demo.add_argument("--repeats", type=int, default=30, help="timed predict calls (default 30)")
     demo.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    demo.add_argument("--backend", choices=["mnn", "auto"], default="mnn",
+                      help="mnn (default), or auto: the fastest installed engine per model on this CPU, "
+                           "measured once (MNN, LiteRT, OpenVINO on the original .tflite files)")
     demo.set_defaults(func=_cmd_demo)
 
     pred = sub.add_parser("predict", help="run a converted model on an image and print keypoints as JSON")
     pred.add_argument("model", help=".mnn or .onnx file carrying edgepose metadata")
     pred.add_argument("image", help="image file")
     pred.add_argument("--bbox", type=_floats, action="append", help="person box x1,y1,x2,y2 (repeatable)")
-    pred.add_argument("--backend", choices=["mnn", "onnxruntime", "litert"], help="default: from the file suffix")
+    pred.add_argument("--backend", choices=["mnn", "onnxruntime", "litert", "openvino", "auto"],
+                      help="default: from the file suffix; auto: the fastest installed engine for this model "
+                           "and its converted siblings on this CPU, measured once and cached")
     pred.add_argument("--detector", help="person detector (.mnn/.onnx, or a preset name such as blazepose_detector) "
                       "run first when no --bbox is given; default: the one the model's card names, if any")
     pred.add_argument("--max-people", type=int, help="keep at most this many people (default: all)")

@@ -48,6 +48,7 @@ class DemoResult:
     keypoints_json: Path
     result: PoseResult
     timing: dict[str, float]
+    engines: dict[str, str] | None = None  # "detector" / "model" -> the backend that ran it
 
 
 def pinned_model(asset: str, preset: str, *, fp16: bool = True) -> Path:
@@ -96,9 +97,21 @@ def detector_model(*, fp16: bool = True) -> Path:
     return pinned_model(DETECTOR_MODEL, DETECTOR_PRESET, fp16=fp16)
 
 
-def default_pipeline(*, fp16: bool = True, threads: int = 1, **options) -> Pipeline:
-    """MediaPipe's person detector + BlazePose full, from the pinned wheel, converted to MNN."""
-    return Pipeline.from_files(detector_model(fp16=fp16), demo_model(fp16=fp16), threads=threads, **options)
+def default_pipeline(*, fp16: bool = True, threads: int = 1, backend: str | None = None,
+                     min_score: float | None = None, **options) -> Pipeline:
+    """MediaPipe's person detector + BlazePose full, from the pinned wheel, converted to MNN.
+
+    backend="auto" measures MNN against the engines that read the original .tflite files (LiteRT,
+    OpenVINO) on this CPU, once, and runs each model on its fastest (edgepose.backends.auto).
+    """
+    alternatives = {}
+    if backend is not None and str(backend).lower() == "auto":
+        alternatives = {"det": [assets.fetch_asset(DETECTOR_MODEL)], "pose": [assets.fetch_asset(DEMO_MODEL)]}
+    detector = Detector(detector_model(fp16=fp16), backend=backend, threads=threads, min_score=min_score,
+                        alternatives=alternatives.get("det", ()))
+    predictor = Predictor(demo_model(fp16=fp16), backend=backend, threads=threads,
+                          alternatives=alternatives.get("pose", ()))
+    return Pipeline(detector, predictor, **options)
 
 
 def resolve_image(image: str | Path | None) -> Path:
@@ -116,7 +129,7 @@ def resolve_image(image: str | Path | None) -> Path:
 
 def run_demo(*, image: str | Path | None = None, bbox: Sequence[float] | None = None,
              output_dir: str | Path = "edgepose-demo", fp16: bool = True, repeats: int = 30,
-             threads: int = 1, max_people: int | None = None) -> DemoResult:
+             threads: int = 1, max_people: int | None = None, backend: str | None = None) -> DemoResult:
     """Detector + landmarks on every person (or BlazePose alone on a given box); PNG + JSON + latency."""
     image_path = resolve_image(image)
     bgr = load_image(image_path)
@@ -127,20 +140,23 @@ def run_demo(*, image: str | Path | None = None, bbox: Sequence[float] | None = 
         if target.resolve() == image_path.resolve():
             raise InputError(f"the output {target} would overwrite the input image; choose another -o directory")
     if bbox is not None:
-        predictor = Predictor(demo_model(fp16=fp16), threads=threads)
+        predictor = Predictor(demo_model(fp16=fp16), threads=threads, backend=backend,
+                              alternatives=[assets.fetch_asset(DEMO_MODEL)] if backend == "auto" else ())
         detector_path = None
         result = predictor.predict(bgr, [list(bbox)])
         timing = predictor.time(bgr, [list(bbox)], repeats=repeats)
         model = predictor.backend.path
+        engines = {"model": predictor.backend.name}
     else:
-        pipeline = default_pipeline(fp16=fp16, threads=threads, max_people=max_people)
+        pipeline = default_pipeline(fp16=fp16, threads=threads, max_people=max_people, backend=backend)
         detector_path, model = pipeline.detector.backend.path, pipeline.predictor.backend.path
         result = pipeline(bgr)
         timing = time_pipeline(pipeline, bgr, repeats=repeats)
+        engines = {"detector": pipeline.detector.backend.name, "model": pipeline.predictor.backend.name}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(annotated, encode_png(draw_pose(bgr, result)))
     atomic_write_bytes(keypoints_json, result.to_json().encode())
-    return DemoResult(model, detector_path, image_path, annotated, keypoints_json, result, timing)
+    return DemoResult(model, detector_path, image_path, annotated, keypoints_json, result, timing, engines)
 
 
 def time_pipeline(pipeline: Pipeline, image, *, repeats: int = 30, warmup: int = 3) -> dict[str, float]:

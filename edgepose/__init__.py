@@ -11,8 +11,10 @@ from .detector import Detections, Detector
 from .errors import EdgePoseError
 from .pipeline import Pipeline
 from .predictor import Predictor
+from .sources import open_source
 from .spec import ModelSpec, PoseResult
+from .tracking import TrackedFrame, Tracker
 
 __version__ = "0.1.0"
 __all__ = ["Detections", "Detector", "EdgePoseError", "ModelSpec", "Pipeline", "PoseResult", "Predictor",
-           "__version__"]
+           "TrackedFrame", "Tracker", "__version__", "open_source"]

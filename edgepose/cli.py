@@ -102,6 +102,46 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_track(args: argparse.Namespace) -> int:
+    from .video import run_track
+
+    pipeline = None
+    if args.model or args.detector or args.fp32 or args.rounds != 3 or args.threads != 1:
+        from .demo import default_pipeline
+        from .detector import Detector
+        from .pipeline import Pipeline
+        from .predictor import Predictor
+
+        if args.model or args.detector:
+            from .demo import demo_model, detector_model
+
+            pipeline = Pipeline(Detector(args.detector or detector_model(fp16=not args.fp32), threads=args.threads),
+                                Predictor(args.model or demo_model(fp16=not args.fp32), threads=args.threads),
+                                rounds=args.rounds)
+        else:
+            pipeline = default_pipeline(fp16=not args.fp32, threads=args.threads, rounds=args.rounds)
+    source = int(args.source) if args.source.isdigit() and not Path(args.source).exists() else args.source
+    summary = run_track(source, output=args.output, jsonl=args.jsonl, show=args.show, pipeline=pipeline,
+                        fps=args.fps, max_frames=args.max_frames, progress=not args.no_progress,
+                        detect_every=args.detect_every or None, max_people=args.max_people,
+                        smooth=not args.no_smooth)
+    t = summary.timing_ms
+    print(f"source     {summary.source['name']} ({summary.source['kind']}, "
+          + (f"{summary.source['size'][0]}x{summary.source['size'][1]}, " if summary.source.get("size") else "")
+          + f"{summary.source['fps'] or 0:.0f} fps)")
+    print(f"frames     {summary.frames} in {summary.seconds:.1f} s ({summary.fps:.1f} fps); detector ran on "
+          f"{summary.detector_runs}; per frame median {t.get('total_ms', 0):.1f} ms (keypoints "
+          f"{t.get('keypoints_ms', 0):.1f}, tracking {t.get('tracking_ms', 0):.1f})")
+    print(f"people     {len(summary.ids)} track IDs ({', '.join(map(str, summary.ids[:20]))}"
+          f"{', ...' if len(summary.ids) > 20 else ''}), at most {summary.max_people} at once")
+    for kind, path in summary.outputs.items():
+        print(f"{kind:10s} {path}")
+    if summary.stopped:
+        print(f"stopped    by {summary.stopped} after {summary.frames} frames; the outputs hold those frames",
+              file=sys.stderr)
+    return 130 if summary.stopped == "Ctrl-C" else 0
+
+
 def _encode(path: Path, image) -> bytes:
     import cv2
 
@@ -109,6 +149,12 @@ def _encode(path: Path, image) -> bytes:
     if not ok:
         raise InputError(f"OpenCV cannot write {path.suffix!r} images; use .png or .jpg")
     return buf.tobytes()
+
+
+def _source_kinds() -> str:
+    from .sources import describe_kinds
+
+    return describe_kinds()
 
 
 def detector_asset(preset: str) -> str:
@@ -183,6 +229,34 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     pred.add_argument("-o", "--output", help="also write an annotated image here")
     pred.add_argument("--score-threshold", type=float, default=0.5, help="drawing threshold (default 0.5)")
     pred.set_defaults(func=_cmd_predict)
+
+    track = sub.add_parser(
+        "track", help="track people through a video, image folder/glob or camera; annotated video + JSON lines",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Keypoints of every person through a stream, with stable IDs: each person's crop comes from "
+                    "their previous frame, the detector runs only when needed, keypoints are smoothed (MediaPipe's "
+                    "One Euro filters). Outputs are written under a temporary name and renamed at the end; "
+                    "Ctrl-C stops and keeps the frames done.",
+        epilog="SOURCE is one of:\n" + _source_kinds())
+    track.add_argument("source", metavar="SOURCE", help="video file, image folder or glob, camera index, "
+                       "or clip:PHOTO:MOTION (e.g. clip:bus:pan)")
+    track.add_argument("-o", "--output", help="annotated video (.mp4 or .avi)")
+    track.add_argument("--jsonl", help="one JSON line per frame: frame, time, people with id, bbox, keypoints")
+    track.add_argument("--show", action="store_true", help="live window (needs GUI OpenCV: the gui extra)")
+    track.add_argument("--detect-every", type=int, default=15, metavar="N",
+                       help="run the detector at least every N frames for people walking in (default 15; "
+                            "0: only when nobody is tracked or someone is lost, as MediaPipe)")
+    track.add_argument("--max-people", type=int, help="track at most this many people (default: all)")
+    track.add_argument("--no-smooth", action="store_true", help="raw keypoints (no One Euro smoothing)")
+    track.add_argument("--fps", type=float, help="frame rate of an image folder (default 30), or to override a file's")
+    track.add_argument("--max-frames", type=int, help="stop after this many frames")
+    track.add_argument("--rounds", type=int, default=3, help="detector passes per detection (default 3)")
+    track.add_argument("--model", help="keypoint model (default: BlazePose full from the pinned wheel)")
+    track.add_argument("--detector", help="person detector (default: MediaPipe's, from the pinned wheel)")
+    track.add_argument("--fp32", action="store_true", help="the pinned models with FP32 weights")
+    track.add_argument("--threads", type=int, default=1)
+    track.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    track.set_defaults(func=_cmd_track)
 
     chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
     for name, (help_text, module, adder, runner) in _BUILD_COMMANDS.items():

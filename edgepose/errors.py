@@ -66,3 +66,31 @@ class CalibrationError(EdgePoseError):
 class RandomWeightsWarning(UserWarning):
     """The model's provenance says its weights are random (an untrained model-zoo export): its
     keypoints are noise. Raised as a warning, not an error, so benchmarks can still run it."""
+
+
+class SourceError(InputError):
+    """A frame source (video file, image folder, camera, iterator) cannot be opened or read."""
+
+
+class VideoError(SourceError):
+    """A video file is missing, unreadable, corrupt, or in a codec this OpenCV build cannot decode."""
+
+
+class CameraError(SourceError):
+    """A camera index that does not exist, is busy, or gives no frame."""
+
+
+class EmptySourceError(SourceError):
+    """A source that gave no frame at all (empty folder, zero-length video, unmatched glob)."""
+
+
+class FrameSizeError(SourceError):
+    """A stream whose frame size changes part-way (tracking ROIs and an output video need one size)."""
+
+
+class OutputError(EdgePoseError):
+    """An output file (annotated video, JSON lines) cannot be written where asked."""
+
+
+class DisplayError(EdgePoseError):
+    """A live window was asked for but this OpenCV build or session cannot open one."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from .errors import InputError
 from .predictor import Predictor
 from .processing.image import load_image
 from .spec import PoseResult
+
+if TYPE_CHECKING:
+    from .tracking import TrackedFrame
 
 
 class Pipeline:
@@ -72,10 +75,39 @@ class Pipeline:
     def __call__(self, image: Any) -> PoseResult:
         """Every person in `image` (BGR array or path): boxes, detection scores, keypoints, presence."""
         img = load_image(image)
+        found, t_det, t_kp = self._search(img, [], self.max_people)
+        result = _concat(found, self.predictor.spec)
+        if self.max_people is not None:
+            result = _take(result, self.max_people)
+        self.last_timing = {"detector_ms": t_det * 1e3, "keypoints_ms": t_kp * 1e3, "people": float(len(result))}
+        return result
+
+    def find_new(self, image: Any, known: PoseResult | None = None, *, limit: int | None = None) -> PoseResult:
+        """The people in `image` who are not among `known` (e.g. those a tracker already follows).
+
+        The known people are blacked out of a copy of the frame before the first detector pass and
+        anyone found again is dropped; otherwise as a call (detector passes up to `rounds`, presence
+        gate, keypoints on the original frame). Stops once known + new reach `limit` people.
+        """
+        img = load_image(image)
+        known_parts = [known] if known is not None and len(known) else []
+        found, t_det, t_kp = self._search(img, known_parts, limit)
+        result = _concat(found, self.predictor.spec)
+        if limit is not None:
+            result = _take(result, max(0, limit - sum(len(p) for p in known_parts)))
+        self.last_timing = {"detector_ms": t_det * 1e3, "keypoints_ms": t_kp * 1e3, "people": float(len(result))}
+        return result
+
+    def _search(self, img: np.ndarray, known: list[PoseResult], limit: int | None
+                ) -> tuple[list[PoseResult], float, float]:
+        """Detector passes over `img` with the `known` people blacked out; the new people found,
+        and the seconds spent in the detector and in the keypoint model."""
         t_det = t_kp = 0.0
-        spec = self.predictor.spec
-        found: list[PoseResult] = []
+        found: list[PoseResult] = list(known)
+        new: list[PoseResult] = []
         work = img
+        for people in known:
+            work = _black_out(work, people)
         for round_ in range(self.rounds):
             t0 = time.perf_counter()
             detections = self.detector.detect(work)
@@ -88,15 +120,12 @@ class Pipeline:
             if people is None or len(people) == 0:
                 break
             found.append(people)
-            if self.max_people is not None and sum(len(p) for p in found) >= self.max_people:
+            new.append(people)
+            if limit is not None and sum(len(p) for p in found) >= limit:
                 break
             if round_ + 1 < self.rounds:
-                work = _black_out(img if work is img else work, people)
-        result = _concat(found, spec)
-        if self.max_people is not None:
-            result = _take(result, self.max_people)
-        self.last_timing = {"detector_ms": t_det * 1e3, "keypoints_ms": t_kp * 1e3, "people": float(len(result))}
-        return result
+                work = _black_out(work, people)
+        return new, t_det, t_kp
 
     def _people(self, image: np.ndarray, detections: Detections) -> PoseResult:
         """Keypoints for each detection, presence-gated; extras carry score, ROI and detector box."""
@@ -121,6 +150,19 @@ class Pipeline:
                           skeleton=result.skeleton, extras={k: np.asarray(v)[keep] for k, v in extras.items()})
 
     predict = __call__
+
+    def track(self, frames: Any, *, fps: float | None = None, **options: Any) -> Iterator["TrackedFrame"]:
+        """Track people through a stream: a video file, an image folder or glob, a camera index, or
+        an iterable of BGR arrays (edgepose.sources). Yields a TrackedFrame per frame (people with
+        stable IDs in `.people.extras["track_id"]`); `options` go to edgepose.tracking.Tracker
+        (detect_every, max_people, smooth, ...). `fps` sets the rate of images and arrays."""
+        from .sources import open_source
+        from .tracking import Tracker
+
+        tracker = Tracker(self, **options)
+        with open_source(frames, fps=fps) as source:
+            for frame in source:
+                yield tracker.update(frame.image, frame.time)
 
     def describe(self) -> dict[str, Any]:
         return {"detector": self.detector.describe(), "predictor": self.predictor.describe(),

@@ -30,7 +30,7 @@ ADAPTER_VERSION = "2"
 OPSET = 17
 # Pinned TFLite models (edgepose.assets) and the preset holding their metadata.
 TFLITE_ASSETS = {"pose_landmark_full": "blazepose_full", "hand_landmark_full": "hand_landmark_full",
-                 "hand_landmark_lite": "hand_landmark_lite"}
+                 "hand_landmark_lite": "hand_landmark_lite", "pose_detection": "blazepose_detector"}
 MODEL_GROUPS = {
     "quick": ("deeppose", "heatmap", "simdr_320"),
     # Table B (seed_figures.md): GluonCV pruned ResNets and their originals, from the MXNet fixtures.
@@ -80,7 +80,7 @@ class ModelSource:
                 if v.runtime != "mnn":
                     continue
                 v = Variant("mnn", "file", v.precision)
-            elif v.artifact not in self.artifacts:
+            elif not any(a in self.artifacts for a in v.artifacts):
                 continue
             if v not in out:
                 out.append(v)
@@ -89,11 +89,11 @@ class ModelSource:
     def path_for(self, variant: Variant) -> Path:
         if self.fixed_mnn and variant.runtime == "mnn":
             return self.artifacts[("mnn", "file")]
-        try:
-            return self.artifacts[variant.artifact]
-        except KeyError:
-            raise ModelFileError(f"{self.name} has no {variant.artifact[1]} {variant.artifact[0]} file "
-                                 f"for variant {variant.name}; it has {sorted(self.artifacts)}") from None
+        for artifact in variant.artifacts:
+            if artifact in self.artifacts:
+                return self.artifacts[artifact]
+        raise ModelFileError(f"{self.name} has no {variant.artifact[1]} {variant.artifact[0]} file "
+                             f"for variant {variant.name}; it has {sorted(self.artifacts)}")
 
 
 # --- resolution --------------------------------------------------------------------------
@@ -354,11 +354,13 @@ def tflite_source(path: Path, *, cache: Path, preset: str | None, name: str, kin
     out_dir = Path(cache) / "files" / f"{name}-{_sha(path)}"
     artifacts: dict[tuple[str, str], Path] = {("tflite", "fp32"): path}
     int8 = tuple(int8) if spec is not None else ()  # INT8 calibration needs the card (preprocessing)
+    mnn_source = path
     for w in tuple(weights) + (("fp32",) if int8 else ()):
         if w in ("fp32", "fp16"):
             dst = out_dir / f"{name}.{w}.mnn"
             if not dst.is_file():
-                convert_to_mnn(path, dst, framework="TFLITE", fp16=(w == "fp16"),
+                mnn_source = _dense(path, out_dir) if mnn_source is path else mnn_source
+                convert_to_mnn(mnn_source, dst, framework="TFLITE", fp16=(w == "fp16"),
                                biz_code=spec.to_json() if spec is not None else None)
             artifacts[("mnn", w)] = dst
     # ONNX Runtime INT8 converts the .tflite to ONNX first (tflite2onnx); that FP32 ONNX joins as ort-fp32.
@@ -369,6 +371,21 @@ def tflite_source(path: Path, *, cache: Path, preset: str | None, name: str, kin
 
 
 # --- small conversion helpers -------------------------------------------------------------
+def _dense(path: Path, out_dir: Path) -> Path:
+    """The .tflite MNN can read: sparse (DENSIFY) weights made dense first (pose_detection)."""
+    from edgepose.converters.tflite_model import operator_counts
+
+    if "DENSIFY" not in operator_counts(path):
+        return path
+    from edgepose.converters.tflite_densify import densify_tflite
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dense = out_dir / f"{path.stem}.dense.tflite"
+    if not dense.is_file():
+        densify_tflite(path, dense)
+    return dense
+
+
 def onnx_to_mnn(src: Path, dst: Path, *, fp16: bool, spec: ModelSpec | None) -> Path:
     """The MNN native converter in a child process (edgepose.converters.mnn_native)."""
     from edgepose.converters.mnn_native import convert_to_mnn

@@ -44,23 +44,21 @@ def open_session(source: ModelSource, variant: Variant, *, image: np.ndarray | N
                  bboxes: Any = None, feed: np.ndarray | None = None, threads: int = 1) -> Session:
     """Load `source` as `variant`; `feed` (a prepared input tensor) is reused when its shape fits."""
     path = source.path_for(variant)
-    if variant.runtime == "tflite":
-        return _tflite_session(source, variant, path, feed, threads)
     from edgepose.backends import open_backend
     from edgepose.predictor import Predictor
 
     options = {"precision": variant.session_precision} if variant.runtime == "mnn" else {}
     predictor = None
-    if source.raw_only:
-        backend = open_backend(path, variant.runtime, threads=threads, **options)
+    engine = variant.backend
+    if source.raw_only or source.spec is None and path.suffix.lower() == ".tflite":
+        backend = open_backend(path, engine, threads=threads, **options)
     else:
         try:
-            predictor = Predictor(path, backend=variant.runtime, threads=threads, spec=_spec_for(source, path),
-                                  **options)
+            predictor = Predictor(path, backend=engine, threads=threads, spec=_spec_for(source, path), **options)
             backend = predictor.backend
         except MetadataError as exc:
             log.warning("%s: no metadata (%s); timing the raw session only", path.name, exc)
-            backend = open_backend(path, variant.runtime, threads=threads, **options)
+            backend = open_backend(path, engine, threads=threads, **options)
     name = (predictor.spec.input_name if predictor is not None and predictor.spec.input_name
             else backend.input_names[0])
     info = next(t for t in backend.inputs if t.name == name)
@@ -100,24 +98,3 @@ def _spec_for(source: ModelSource, path: Path):
     return ModelSpec.from_json(meta, source=str(path)) if meta else spec.replace(layout="NCHW")
 
 
-def _tflite_session(source: ModelSource, variant: Variant, path: Path, feed, threads: int) -> Session:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=str(path), num_threads=threads)
-    interp.allocate_tensors()
-    detail = interp.get_input_details()[0]
-    shape = tuple(int(d) for d in detail["shape"])
-    if feed is not None and tuple(feed.shape) == shape:
-        tensor = np.ascontiguousarray(feed, np.float32)
-    else:
-        tensor = np.random.default_rng(0).random(shape, dtype=np.float32)
-    index = detail["index"]
-    outputs = [d["index"] for d in interp.get_output_details()]
-    set_tensor, invoke, get_tensor = interp.set_tensor, interp.invoke, interp.get_tensor
-
-    def raw() -> Any:
-        set_tensor(index, tensor)
-        invoke()
-        return [get_tensor(i) for i in outputs]
-
-    return Session(source, variant, path, raw, None, shape, interp)

@@ -4,7 +4,8 @@ Spelled `<runtime>-<weights>[@<precision>]`:
   mnn-fp32, mnn-fp16          MNN file with FP32 / FP16-stored weights (edgepose's session precision, "high")
   mnn-fp16@normal, @low, ...  the same file under another MNN session precision (normal | high | low | low_bf16)
   ort-fp32                    ONNX Runtime, one intra-op thread, on the simplified ONNX file
-  tflite                      the TFLite reference runtime (ai_edge_litert), one thread, for .tflite sources
+  tflite                      the TFLite reference runtime (LiteRT, edgepose's litert backend), one thread
+  ov-fp32                     OpenVINO (f32, latency hint, one thread) on the source .tflite, else the ONNX file
   mnn-int8, ort-int8          INT8 files, measured when a source provides them (the INT8 converters)
 
 Each variant names the artifact it needs: (file format, weights). A model source lists the
@@ -17,14 +18,19 @@ from dataclasses import dataclass
 
 from edgepose.errors import EdgePoseError
 
-RUNTIMES = {"mnn": "mnn", "ort": "onnxruntime", "onnxruntime": "onnxruntime", "tflite": "tflite"}
-FILE_FORMAT = {"mnn": "mnn", "onnxruntime": "onnx", "tflite": "tflite"}
+RUNTIMES = {"mnn": "mnn", "ort": "onnxruntime", "onnxruntime": "onnxruntime", "tflite": "tflite",
+            "ov": "openvino", "openvino": "openvino"}
+FILE_FORMAT = {"mnn": "mnn", "onnxruntime": "onnx", "tflite": "tflite", "openvino": "onnx"}
+# Engines that read more than one format: the formats they take, in order of preference.
+FILE_FORMATS = {"openvino": ("tflite", "onnx")}
+# The edgepose backend each runtime runs on.
+BACKEND = {"mnn": "mnn", "onnxruntime": "onnxruntime", "tflite": "litert", "openvino": "openvino"}
 WEIGHTS = ("fp32", "fp16", "int8")
 MNN_PRECISIONS = ("normal", "high", "low", "low_bf16")
 
 # edgepose's own MNN session precision (the Predictor default).
 DEFAULT_MNN_PRECISION = "high"
-DEFAULT_VARIANTS = ("mnn-fp32", "mnn-fp16", "mnn-fp16@normal", "mnn-fp16@low", "ort-fp32", "tflite")
+DEFAULT_VARIANTS = ("mnn-fp32", "mnn-fp16", "mnn-fp16@normal", "mnn-fp16@low", "ort-fp32", "tflite", "ov-fp32")
 QUICK_VARIANTS = ("mnn-fp16", "ort-fp32")
 # The write-up's setting for table A: FP16-converted file, MNN's default session precision.
 TABLE_VARIANT = "mnn-fp16@normal"
@@ -44,7 +50,7 @@ class Variant:
 
     @property
     def name(self) -> str:
-        short = {"onnxruntime": "ort"}.get(self.runtime, self.runtime)
+        short = {"onnxruntime": "ort", "openvino": "ov"}.get(self.runtime, self.runtime)
         base = short if self.runtime == "tflite" else f"{short}-{self.weights}"
         return f"{base}@{self.precision}" if self.precision else base
 
@@ -52,6 +58,16 @@ class Variant:
     def artifact(self) -> tuple[str, str]:
         """(file format, weights) of the file this variant runs."""
         return FILE_FORMAT[self.runtime], self.weights
+
+    @property
+    def artifacts(self) -> tuple[tuple[str, str], ...]:
+        """Every (file format, weights) this variant can run, preferred first."""
+        formats = FILE_FORMATS.get(self.runtime, (FILE_FORMAT[self.runtime],))
+        return tuple((f, "fp32" if f == "tflite" else self.weights) for f in formats)
+
+    @property
+    def backend(self) -> str:
+        return BACKEND[self.runtime]
 
     @property
     def session_precision(self) -> str | None:
@@ -68,7 +84,7 @@ def parse_variant(text: str | Variant) -> Variant:
     if isinstance(text, Variant):
         return text
     m = _PATTERN.match(str(text).strip().lower())
-    hint = ("variants are <runtime>-<weights>[@<precision>] with runtime mnn | ort | tflite, "
+    hint = ("variants are <runtime>-<weights>[@<precision>] with runtime mnn | ort | tflite | ov, "
             f"weights {' | '.join(WEIGHTS)}, MNN precision {' | '.join(MNN_PRECISIONS)}; e.g. "
             f"{', '.join(DEFAULT_VARIANTS)}")
     if not m or m.group("rt") not in RUNTIMES:

@@ -4,21 +4,26 @@
     smoother = PoseSmoother()                          # MediaPipe's BlazePose settings
     keypoints, scores, aux = smoother(keypoints, scores, aux, t=frame_index / fps)
 
-What MediaPipe's pose graph does in VIDEO mode (pose_landmark_filtering.pbtxt, mediapipe 0.10.14),
-with the same numbers:
+What the pinned MediaPipe (0.10.14) does in VIDEO mode, with its numbers. They are read from the
+PoseLandmarkFiltering subgraph compiled into that wheel's `_framework_bindings` library (a test
+checks them there when the MediaPipe reference venv exists); the public repository's
+pose_landmark_filtering.pbtxt of 2020-2022 has older ones (0.1 / 40 and 0.01 / 1.0, object scale
+from the landmarks' own box):
 
-- landmarks: a One Euro filter per coordinate (min_cutoff 0.1, beta 40, derivate_cutoff 1.0);
+- landmarks: a One Euro filter per coordinate, min_cutoff 0.05, beta 80, derivate_cutoff 1.0;
 - auxiliary landmarks (hip centre, full-body point: the next frame's crop comes from them):
-  heavier, min_cutoff 0.01, beta 1.0, derivate_cutoff 1.0, so the crop is steady when the
-  person is still and still follows a fast move;
+  min_cutoff 0.01, beta 10, derivate_cutoff 1.0, so the crop is steady when the person is still
+  and still follows a fast move;
+- the speed each filter sees is divided by the person's scale: twice the distance between the two
+  raw auxiliary points (the side of the square AlignmentPointsRects builds on them), so the same
+  settings hold for a person 100 or 1000 pixels tall; without auxiliary points (other models),
+  the mean of the width and height of the keypoints' box (MediaPipe's default);
 - visibility: a low-pass filter, alpha 0.1.
 
 The One Euro filter (Casiez et al., CHI 2012) is an exponential filter whose cutoff rises with
-the signal's speed: still points are smoothed hard, moving ones pass with little lag. As in
-MediaPipe's LandmarksSmoothingCalculator, the speed is divided by the object's scale (the mean
-of the width and height of the box around its points, in pixels), so the same settings hold for
-a person 100 or 1000 pixels tall; the sampling rate comes from the timestamps (30 Hz until two
-timestamps give it). MediaPipe also smooths z; edgepose's z stays raw.
+the signal's speed: still points are smoothed hard, moving ones pass with little lag. The
+sampling rate comes from the timestamps (30 Hz until two timestamps give it). MediaPipe also
+smooths z and the world landmarks; edgepose's z stays raw.
 """
 from __future__ import annotations
 
@@ -56,9 +61,9 @@ class OneEuroParams:
             raise InputError(f"OneEuroParams.beta must be >= 0, got {self.beta!r}")
 
 
-# mediapipe/modules/pose_landmark/pose_landmark_filtering.pbtxt (0.10.14)
-BLAZEPOSE_LANDMARKS = OneEuroParams(min_cutoff=0.1, beta=40.0, derivate_cutoff=1.0)
-BLAZEPOSE_AUXILIARY = OneEuroParams(min_cutoff=0.01, beta=1.0, derivate_cutoff=1.0)
+# PoseLandmarkFiltering as compiled into mediapipe==0.10.14 (see the module doc)
+BLAZEPOSE_LANDMARKS = OneEuroParams(min_cutoff=0.05, beta=80.0, derivate_cutoff=1.0)
+BLAZEPOSE_AUXILIARY = OneEuroParams(min_cutoff=0.01, beta=10.0, derivate_cutoff=1.0)
 BLAZEPOSE_VISIBILITY_ALPHA = 0.1
 
 
@@ -115,8 +120,16 @@ def object_scale(points: np.ndarray) -> float:
     return float(span.sum() / 2.0)
 
 
+def aligned_scale(auxiliary: np.ndarray, start: int = 0, end: int = 1) -> float:
+    """A person's scale from their alignment points: the side of the square MediaPipe's
+    AlignmentPointsRectsCalculator builds on them (twice the start -> end distance)."""
+    pts = np.asarray(auxiliary, np.float64)
+    return float(2.0 * np.hypot(*(pts[end] - pts[start])))
+
+
 class LandmarkSmoother:
-    """MediaPipe's LandmarksSmoothingCalculator (one_euro_filter) on (K, 2) points in pixels."""
+    """MediaPipe's LandmarksSmoothingCalculator (one_euro_filter) on (K, 2) points in pixels.
+    The object scale is given (MediaPipe's OBJECT_SCALE_ROI), else the points' own box."""
 
     def __init__(self, params: OneEuroParams = BLAZEPOSE_LANDMARKS) -> None:
         self.params = params
@@ -125,10 +138,10 @@ class LandmarkSmoother:
     def reset(self) -> None:
         self._filter.reset()
 
-    def __call__(self, points: np.ndarray, t: float) -> np.ndarray:
+    def __call__(self, points: np.ndarray, t: float, scale: float | None = None) -> np.ndarray:
         pts = np.asarray(points, np.float64)
-        scale = object_scale(pts)
-        if scale < self.params.min_allowed_object_scale:
+        scale = object_scale(pts) if scale is None else float(scale)
+        if not scale >= self.params.min_allowed_object_scale:
             return pts.astype(np.float32)
         return self._filter.filter(pts, t, 1.0 / scale).astype(np.float32)
 
@@ -178,7 +191,10 @@ class PoseSmoother:
 
     def __call__(self, keypoints: np.ndarray, scores: np.ndarray, auxiliary: np.ndarray | None,
                  t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        kp = self.landmarks(keypoints, t)
+        """Smoothed (keypoints, scores, auxiliary). With two or more auxiliary points the object
+        scale comes from the first two (raw), as MediaPipe's BlazePose graph does."""
+        scale = aligned_scale(auxiliary) if auxiliary is not None and len(auxiliary) >= 2 else None
+        kp = self.landmarks(keypoints, t, scale)
         sc = self.visibility(scores) if self.visibility is not None else np.asarray(scores, np.float32)
-        aux = self.auxiliary(auxiliary, t) if auxiliary is not None else None
+        aux = self.auxiliary(auxiliary, t, scale) if auxiliary is not None else None
         return kp, sc, aux

@@ -54,6 +54,7 @@ class Detector(ModelSession):
     model      .mnn or .onnx file with detector metadata (convert with --preset blazepose_detector).
     min_score  detection threshold (default: the metadata's, MediaPipe's 0.5 for BlazePose).
     Other keyword arguments as for Predictor (backend, threads, spec, precision, fields).
+    Safe to share between threads, as a Predictor is.
     """
 
     kind = "detector"
@@ -62,8 +63,15 @@ class Detector(ModelSession):
         super().__init__(model, **kwargs)
         self.min_score = min_score
         self._decoder = HEADS[self.spec.head].resolve_decoder()
-        size = self.spec.input_size
-        self._crop = np.empty((1, size[1], size[0], 3), np.uint8)
+
+    @property
+    def _crop(self) -> np.ndarray:
+        """This thread's reused crop buffer (a Detector may be shared by threads)."""
+        crop = getattr(self._local, "crop", None)
+        if crop is None:
+            size = self.spec.input_size
+            crop = self._local.crop = np.empty((1, size[1], size[0], 3), np.uint8)
+        return crop
 
     def prepare(self, image: Any) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
         """(input tensor, 2x3 image -> input matrix, letterbox padding as input fractions)."""

@@ -381,6 +381,7 @@ if job.get("memory"):
     resource.setrlimit(resource.RLIMIT_AS, (job["memory"], job["memory"]))
 sys.path[:] = job["sys_path"]
 say(step="import")
+import gc
 import numpy as np
 import MNN, MNN.nn, MNN.expr
 F = MNN.expr
@@ -403,8 +404,18 @@ except Exception as exc:
     say(step="graph", error=f"{type(exc).__name__}: {exc}"); sys.exit(0)
 if missing:
     say(step="graph", error=f"the graph lacks tensors {missing}"); sys.exit(0)
+graph = None
 dtypes = {"float32": np.float32, "int32": np.int32, "uint8": np.uint8, "int8": np.int8}
-for batch in job["batches"]:
+# Each batch size on a fresh module, released after its run: a write past a buffer during a run
+# often shows only when that memory is freed (glibc aborts: "malloc_consolidate(): invalid chunk
+# size"), which must happen here, where an abort is a verdict, not in the user's process.
+for k, batch in enumerate(job["batches"]):
+    if k:
+        say(step="load")
+        try:
+            module = MNN.nn.load_module_from_file(job["path"], job["inputs"], job["outputs"], runtime_manager=rt)
+        except Exception as exc:
+            say(step="load", error=f"{type(exc).__name__}: {exc}"); sys.exit(0)
     feeds = []
     for spec in job["feeds"]:
         shape = [batch] + spec["shape"][1:]
@@ -412,6 +423,7 @@ for batch in job["batches"]:
         fmt = F.NHWC if spec["format"] == "NHWC" else F.NCHW
         feeds.append(F.const(x, shape, fmt))
     say(step=f"forward{batch}")
+    failed = None
     try:
         outs = module.forward(feeds)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
@@ -420,8 +432,21 @@ for batch in job["batches"]:
                 v = F.convert(v, F.NCHW)
             np.array(v.read(), copy=True)
     except Exception as exc:
-        say(step=f"forward{batch}", error=f"{type(exc).__name__}: {exc}")
+        failed = f"{type(exc).__name__}: {exc}"
+    say(step=f"release{batch}")
+    outs = feeds = x = v = module = None
+    gc.collect()
+    if failed:
+        say(step=f"forward{batch}", error=failed)
         break
+say(step="heap")
+rt = None
+gc.collect()
+try:
+    import ctypes
+    ctypes.CDLL(None).malloc_trim(0)
+except (OSError, AttributeError):
+    pass
 say(step="done")
 """
 
@@ -588,9 +613,13 @@ def _run_child(info: MNNFileInfo, *, precision: str, hints: list[list[int]], mem
             continue
     last = steps[-1] if steps else {"step": "start"}
     stage = {"import": "importing MNN", "runtime": "creating the MNN runtime", "load": "loading it",
-             "graph": "reading its graph", "start": "starting"}.get(last.get("step"), "")
+             "graph": "reading its graph", "start": "starting",
+             "heap": "releasing MNN after running it: MNN corrupted its memory",
+             "done": "exiting after running it: MNN corrupted its memory"}.get(last.get("step"), "")
     if not stage and str(last.get("step", "")).startswith("forward"):
         stage = f"running it on a batch of {last['step'][7:]}"
+    if not stage and str(last.get("step", "")).startswith("release"):
+        stage = f"releasing it after a run on a batch of {last['step'][7:]}: MNN corrupted its memory"
     if proc.returncode < 0:
         sig = -proc.returncode
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"

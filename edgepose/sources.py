@@ -19,6 +19,7 @@ Every source gives the same guarantees, whatever its kind:
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
@@ -42,6 +43,21 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".p
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts",
                   ".gif")
 _GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """OpenCV's own warnings off while a capture opens: a failure becomes our error message instead."""
+    logging_ = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging_ is None:
+        yield
+        return
+    before = logging_.getLogLevel()
+    logging_.setLogLevel(logging_.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        logging_.setLogLevel(before)
 
 
 @dataclass(frozen=True)
@@ -181,7 +197,8 @@ class VideoSource(FrameSource):
             raise VideoError(f"{p} is a folder; pass the video file inside it, or the folder of images itself")
         if p.stat().st_size == 0:
             raise EmptySourceError(f"{p} is empty (0 bytes): it gave no frames")
-        cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG)
+        with _quiet_opencv():
+            cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG)
         if not cap.isOpened():
             cap.release()
             raise VideoError(
@@ -224,7 +241,8 @@ class CameraSource(FrameSource):
 
     def __init__(self, index: Any, *, fps: float | None = None) -> None:
         idx = int(index)
-        cap = cv2.VideoCapture(idx)
+        with _quiet_opencv():
+            cap = cv2.VideoCapture(idx)
         if not cap.isOpened():
             cap.release()
             found = sorted(glob.glob("/dev/video*")) if os.name == "posix" else []
@@ -264,7 +282,12 @@ class ClipSource(FrameSource):
     def __init__(self, spec: Any, *, fps: float | None = None) -> None:
         from .clips import pinned_clip
 
-        self.clip = pinned_clip(str(spec).split(":", 1)[1])
+        try:
+            self.clip = pinned_clip(str(spec).split(":", 1)[1])
+        except SourceError:
+            raise
+        except InputError as exc:
+            raise SourceError(str(exc)) from None
         super().__init__(f"clip:{self.clip.name}", fps=fps or self.clip.fps, count=len(self.clip))
 
     def _frames(self) -> Iterator[tuple[float | None, Any]]:
@@ -329,7 +352,7 @@ def open_source(source: Any, *, kind: str | None = None, fps: float | None = Non
     if isinstance(source, FrameSource):
         return source
     if fps is not None and not (np.isfinite(fps) and fps > 0):
-        raise InputError(f"fps must be a positive number, got {fps!r}")
+        raise SourceError(f"fps must be a positive number, got {fps!r}")
     if kind is not None:
         if kind not in SOURCE_KINDS:
             raise SourceError(f"unknown source kind {kind!r}; kinds: {', '.join(SOURCE_KINDS)}")

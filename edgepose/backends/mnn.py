@@ -70,8 +70,11 @@ class MNNBackend(Backend):
         self._module = module
         self._lock = threading.Lock()
         self._biz_code = info.metadata_text
-        self._inputs = [self._describe(graph[n]) if n in graph else TensorInfo(n, ()) for n in info.input_names]
-        self._outputs = [self._describe(graph[n]) if n in graph else TensorInfo(n, ()) for n in info.output_names]
+        try:
+            self._inputs = [self._describe(graph[n]) if n in graph else TensorInfo(n, ()) for n in info.input_names]
+            self._outputs = [self._describe(graph[n]) if n in graph else TensorInfo(n, ()) for n in info.output_names]
+        except (SystemError, RuntimeError, ValueError, TypeError) as exc:  # MNN cannot describe a tensor
+            raise ModelFileError(f"{self.path} is not a model MNN can load ({exc})") from None
         self._formats = {t.name: (self._F.NHWC if t.layout == "NHWC" else self._F.NCHW) for t in self._inputs}
         self.version = info.version
 

@@ -129,4 +129,6 @@ def format_info(info: dict[str, Any]) -> str:
         lines.append(f"ops       {info['op_total']} total: " + ", ".join(f"{k} {v}" for k, v in ops.items()))
     for note in info.get("notes", []):
         lines.append(f"note      {note}")
-    return "\n".join(lines)
+    from edgepose._text import printable  # metadata and names come from the file: no raw control characters
+
+    return "\n".join(printable(line) for line in lines)

@@ -44,11 +44,11 @@ def check_output_path(path: str | Path, *, inputs: tuple[Any, ...] = (), suffixe
     """The output path, once it is known to be writable: its folder exists and takes a file, it
     is not a folder, not one of the inputs, and (for a video) has a suffix OpenCV can write."""
     out = Path(path)
+    if out.is_dir():
+        raise OutputError(f"{out} is a folder; give a file name in it, e.g. {out / 'out.mp4'}")
     if suffixes is not None and out.suffix.lower() not in suffixes:
         raise OutputError(f"cannot write a video to {out}: use one of {', '.join(suffixes)} "
                           f"(.mp4 is written with the mp4v codec, .avi with MJPG)")
-    if out.is_dir():
-        raise OutputError(f"{out} is a folder; give a file name, e.g. {out / ('out' + (out.suffix or '.mp4'))}")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"cannot write {out}: the folder {parent} does not exist (create it first)")

@@ -76,13 +76,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .predictor import Predictor
     from .visualize import draw_pose
 
-    from .demo import atomic_write_bytes, encode_png, pinned_model
+    from .demo import atomic_write_bytes, check_output_image, encode_png, pinned_model
     from .detector import Detector
     from .pipeline import Pipeline
     from .processing.image import load_image
 
     predictor = Predictor(args.model, backend=args.backend, threads=args.threads)
     image = load_image(args.image)
+    if args.output:  # before the model runs: the extension and the directory
+        if Path(args.output).resolve() == Path(args.image).resolve():
+            raise InputError(f"-o {args.output} would overwrite the input image; choose another output path")
+        check_output_image(Path(args.output))
     detector = args.detector or predictor.spec.decode.get("detector")
     if args.bbox or not detector:
         result = predictor.predict(image, args.bbox or None)
@@ -145,7 +149,10 @@ def _cmd_track(args: argparse.Namespace) -> int:
 def _encode(path: Path, image) -> bytes:
     import cv2
 
-    ok, buf = cv2.imencode(path.suffix or ".png", image)
+    try:
+        ok, buf = cv2.imencode(path.suffix or ".png", image)
+    except cv2.error:
+        ok = False
     if not ok:
         raise InputError(f"OpenCV cannot write {path.suffix!r} images; use .png or .jpg")
     return buf.tobytes()
@@ -279,16 +286,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "_missing", None):
         print(f"edgepose {args.command}: {args._missing}", file=sys.stderr)
         return 1
+    bad = _check_counts(args)
+    if bad:
+        print(f"edgepose {args.command}: error: {bad}", file=sys.stderr)
+        return 1
+    from ._text import printable  # messages can quote metadata: no raw control characters
+
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader that went away (`| head`) shows here, inside the handlers
+        return code
     except EdgePoseError as exc:
         if args.debug:
             raise
-        print(f"edgepose {args.command}: error: {exc}", file=sys.stderr)
+        print(f"edgepose {args.command}: error: {printable(exc)}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `edgepose predict ... | head`: the reader left; nothing to report
+        _silence_stdout()
+        return 1
+    except OSError as exc:  # an output the command could not write (disk full, read-only, ...)
+        if args.debug:
+            raise
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"edgepose {args.command}: error: {printable(exc.strerror or exc)}{printable(where)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("edgepose: interrupted", file=sys.stderr)
         return 130
+
+
+# Counts that must be at least 1 (0 where noted); checked before any work, one line on error.
+_COUNTS = {"threads": 1, "repeats": 1, "max_people": 1, "rounds": 1, "max_frames": 1, "detect_every": 0}
+MAX_THREADS = 256
+
+
+def _check_counts(args: argparse.Namespace) -> str | None:
+    for name, low in _COUNTS.items():
+        value = getattr(args, name, None)
+        if value is not None and value < low:
+            return f"--{name.replace('_', '-')} must be at least {low}, got {value}"
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads > MAX_THREADS:
+        return f"--threads {threads} is more than {MAX_THREADS}; use at most the number of cores"
+    return None
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so Python's final flush does not raise again on the closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

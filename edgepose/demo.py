@@ -20,7 +20,7 @@ import numpy as np
 
 from . import assets
 from ._native import import_mnn
-from .errors import InputError, ModelFileError
+from .errors import InputError, ModelFileError, OutputError
 from .heads import DETECTOR_HEADS
 from .pipeline import Pipeline
 from .detector import Detector
@@ -139,6 +139,9 @@ def run_demo(*, image: str | Path | None = None, bbox: Sequence[float] | None = 
     for target in (annotated, keypoints_json):
         if target.resolve() == image_path.resolve():
             raise InputError(f"the output {target} would overwrite the input image; choose another -o directory")
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise InputError(f"repeats must be a positive integer, got {repeats!r}")
+    prepare_output_dir(out)  # before minutes of conversion and timing, not after
     if bbox is not None:
         predictor = Predictor(demo_model(fp16=fp16), threads=threads, backend=backend,
                               alternatives=[assets.fetch_asset(DEMO_MODEL)] if backend == "auto" else ())
@@ -153,9 +156,11 @@ def run_demo(*, image: str | Path | None = None, bbox: Sequence[float] | None = 
         result = pipeline(bgr)
         timing = time_pipeline(pipeline, bgr, repeats=repeats)
         engines = {"detector": pipeline.detector.backend.name, "model": pipeline.predictor.backend.name}
-    out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(annotated, encode_png(draw_pose(bgr, result)))
-    atomic_write_bytes(keypoints_json, result.to_json().encode())
+    try:
+        atomic_write_bytes(keypoints_json, result.to_json().encode())
+    except OutputError as exc:
+        raise OutputError(f"{exc} (the annotated image {annotated} was written)") from None
     return DemoResult(model, detector_path, image_path, annotated, keypoints_json, result, timing, engines)
 
 
@@ -182,13 +187,75 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write beside `path`, then rename: a failed write never leaves a half file under the name."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    """Write beside `path`, then rename: a failed write never leaves a half file under the name.
+
+    Every OS failure (missing or read-only directory, full disk, path is a directory) is an
+    OutputError naming the file; the data is on disk (fsync) before it takes the name."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(_write_failure(path, exc)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise OutputError(_write_failure(path, exc)) from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _unlink_quietly(tmp)
         raise
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _write_failure(path: Path, exc: OSError) -> str:
+    import errno
+
+    parent = path.parent if str(path.parent) else Path(".")
+    if exc.errno == errno.ENOENT and not parent.exists():
+        return f"cannot write {path}: the directory {parent} does not exist"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"cannot write {path}: no space left on the device (the file was not written)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write {path}: {parent} is not writable ({exc.strerror})"
+    if exc.errno == errno.EISDIR or path.is_dir():
+        return f"cannot write {path}: it is a directory"
+    return f"cannot write {path}: {exc.strerror or exc}"
+
+
+def prepare_output_dir(out: Path) -> None:
+    """Create the demo's output directory, or say why it cannot be used (before any work)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"-o {out} is an existing file, not a directory; pass a directory for the PNG and JSON")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output directory {out}: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise OutputError(f"the output directory {out} is not writable")
+
+
+def check_output_image(path: Path) -> None:
+    """An annotated-image path OpenCV can encode, in an existing writable directory (checked before
+    the model runs)."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"-o {path} is a directory; give a file name such as {path / 'pose.png'}")
+    if not cv2.haveImageWriter(str(path)):
+        raise OutputError(f"OpenCV cannot write {path.suffix or 'extension-less'!r} images ({path.name}); "
+                          "use .png or .jpg")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {path}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {path}: {parent} is not writable")

@@ -31,13 +31,16 @@ def register(*names: str, ignores: tuple[int, ...] = ()) -> Callable[[Translator
 
 # Operators whose outputs MXNet names differently (their FListOutputNames).
 _OUTPUT_SUFFIXES = {"MakeLoss": ("loss",), "make_loss": ("loss",)}
+# Operators with hidden outputs and no FListOutputNames: MXNet numbers even the one visible output
+# (box_nms keeps a second, hidden index output: its visible output is `<name>_output0`).
+_ALL_OUTPUTS = {"_contrib_box_nms": 2, "_contrib_box_non_maximum_suppression": 2}
 
 
 def output_names(node: Node, n_outputs: int) -> list[str]:
     """MXNet's own output names (Symbol.list_outputs): `<name>_output`, or `_output<i>` for several."""
     if node.op in _OUTPUT_SUFFIXES:
         return [f"{node.name}_{s}" for s in _OUTPUT_SUFFIXES[node.op][:n_outputs]]
-    if n_outputs == 1:
+    if max(n_outputs, _ALL_OUTPUTS.get(node.op, 1)) == 1:
         return [f"{node.name}_output"]
     return [f"{node.name}_output{i}" for i in range(n_outputs)]
 

@@ -357,3 +357,40 @@ def fully_connected(cx: OpContext) -> list[Tensor]:
         wt = cx.emit("Transpose", [w], (n_in, n_out), perm=[1, 0])
     y = cx.emit("MatMul", [x, wt], shape, out=None if b is not None else 0)
     return [y] if b is None else [cx.emit("Add", [y, b], shape, out=0)]
+
+
+@register("_contrib_AdaptiveAvgPooling2D")
+def adaptive_avg_pooling(cx: OpContext) -> list[Tensor]:
+    """PyTorch-style adaptive average pooling (bin o spans floor(o*in/out) .. ceil((o+1)*in/out)).
+
+    Output 1x1 (what SE blocks and ResNeSt use) is a GlobalAveragePool; sizes that divide the input
+    are an AveragePool; any other size is two constant averaging matrices, A_h @ x @ A_w^T, which is
+    the same sum of the same elements per bin.
+    """
+    x = cx.x
+    if len(x.shape) != 4:
+        raise cx.shape_error(f"needs an N,C,H,W input, got shape {x.shape}")
+    size = cx.a.tuple("output_size", ())
+    if not size:
+        size = (1, 1)
+    elif len(size) == 1:
+        size = (size[0], size[0])
+    if len(size) != 2 or any(s is None or s < 1 for s in size):
+        raise cx.shape_error(f"output_size={cx.a.str('output_size')} must be one or two positive integers")
+    (h, w), (oh, ow) = x.shape[2:], size
+    shape = x.shape[:2] + (oh, ow)
+    if (oh, ow) == (1, 1):
+        return [cx.emit("GlobalAveragePool", [x], shape, out=0)]
+    if h % oh == 0 and w % ow == 0:
+        kernel = [h // oh, w // ow]
+        return [cx.emit("AveragePool", [x], shape, out=0, kernel_shape=kernel, strides=kernel)]
+
+    def bins(n_in: int, n_out: int) -> np.ndarray:
+        m = np.zeros((n_out, n_in), np.float32)
+        for o in range(n_out):
+            lo, hi = (o * n_in) // n_out, -(-((o + 1) * n_in) // n_out)
+            m[o, lo:hi] = 1.0 / (hi - lo)
+        return m
+
+    y = cx.emit("MatMul", [x, cx.const(bins(w, ow).T.copy(), "avg_w")], x.shape[:3] + (ow,))
+    return [cx.emit("MatMul", [cx.const(bins(h, oh), "avg_h"), y], shape, out=0)]

@@ -2,6 +2,8 @@
 Semantics follow MXNet 1.x (src/operator/tensor/*)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .builder import Tensor, onnx_dtype
@@ -555,3 +557,99 @@ def broadcast_to(cx: OpContext) -> list[Tensor]:
     if any(d not in (1, t) for d, t in zip(x.shape, shape)):
         raise cx.shape_error(f"cannot broadcast {x.shape} to {shape}")
     return [cx.emit("Expand", [x, cx.ints(shape, "shape")], shape, out=0, dtype=x.dtype)]
+
+
+# ---- generators, tiling and repetition (GluonCV's YOLOv3 head and upsampling) ------------------------
+
+@register("_arange")
+def arange(cx: OpContext) -> list[Tensor]:
+    """A constant: MXNet computes value_i = start + (i // repeat) * step in the output dtype."""
+    if cx.a.bool("infer_range", False):
+        raise cx.unsupported("_arange with infer_range=True (its length comes from another operand)")
+    start = cx.a.float("start", 0.0)
+    stop = cx.a.float("stop", None)
+    step = cx.a.float("step", 1.0)
+    repeat = cx.a.int("repeat", 1)
+    if stop is None:
+        start, stop = 0.0, start
+    if step == 0 or repeat < 1:
+        raise cx.shape_error(f"step={step} and repeat={repeat} give no range")
+    n = max(0, int(math.ceil((stop - start) / step)))  # MXNet's RangeShape, in double
+    if n == 0:
+        raise cx.shape_error(f"_arange(start={start}, stop={stop}, step={step}) is empty")
+    dtype = np.dtype(cx.a.str("dtype", "float32"))
+    k = (np.arange(n * repeat) // repeat).astype(dtype)
+    value = (k * dtype.type(step) + dtype.type(start)).astype(dtype)
+    return [cx.const(value, "arange", dtype)]
+
+
+@register("slice_like")
+def slice_like(cx: OpContext) -> list[Tensor]:
+    """data[:d_0, :d_1, ...] with the ends taken from shape_like's shape (on `axes`, or all of them)."""
+    cx.need_inputs(2)
+    x, like = cx.ins
+    nd = len(x.shape)
+    axes = cx.a.tuple("axes", ())
+    if axes:
+        axes = [a + nd if a < 0 else a for a in axes]
+        if any(not 0 <= a < nd or a >= len(like.shape) for a in axes):
+            raise cx.shape_error(f"axes {cx.a.tuple('axes')} do not fit data {x.shape} and shape_like {like.shape}")
+    else:
+        if len(like.shape) != nd:
+            raise cx.shape_error(f"without axes, shape_like {like.shape} must have the rank of data {x.shape}")
+        axes = list(range(nd))
+    ends = [like.shape[a] for a in axes]
+    if any(e > x.shape[a] for a, e in zip(axes, ends)):
+        raise cx.shape_error(f"shape_like {like.shape} is larger than data {x.shape} on axes {axes}")
+    shape = list(x.shape)
+    for a, e in zip(axes, ends):
+        shape[a] = e
+    if x.value is not None:  # constant data (YOLOv3's offset grid): the slice is a constant too
+        return [cx.const(x.value[tuple(slice(0, d) for d in shape)], "sliced", x.dtype)]
+    if tuple(shape) == x.shape:
+        return [x]
+    return [cx.emit("Slice", [x, cx.ints([0] * len(axes), "starts"), cx.ints(ends, "ends"), cx.ints(axes, "axes")],
+                    shape, out=0, dtype=x.dtype)]
+
+
+@register("tile")
+def tile(cx: OpContext) -> list[Tensor]:
+    """numpy.tile: reps shorter than the rank are padded with leading 1s; longer ones add leading dims."""
+    x = cx.x
+    reps = cx.a.tuple("reps", ())
+    if not reps or any(r is None or r < 1 for r in reps):
+        raise cx.shape_error(f"reps={reps} must be positive integers")
+    nd = max(len(x.shape), len(reps))
+    reps = (1,) * (nd - len(reps)) + tuple(reps)
+    if len(x.shape) < nd:
+        lifted = (1,) * (nd - len(x.shape)) + x.shape
+        x = cx.emit("Reshape", [x, cx.ints(lifted, "lifted")], lifted, dtype=x.dtype)
+    shape = tuple(d * r for d, r in zip(x.shape, reps))
+    if all(r == 1 for r in reps):
+        return [x]
+    return [cx.emit("Tile", [x, cx.ints(reps, "reps")], shape, out=0, dtype=x.dtype)]
+
+
+@register("repeat")
+def repeat(cx: OpContext) -> list[Tensor]:
+    """numpy.repeat: each element `repeats` times along `axis` (the flattened input without one).
+
+    A Gather of explicit indices (0, 0, 1, 1, ...): one exact node that every runtime here runs.
+    """
+    x = cx.x
+    reps = cx.a.int("repeats")
+    if reps is None or reps < 1:
+        raise cx.shape_error(f"repeats={reps} must be a positive integer")
+    axis = cx.a.int("axis", None)
+    if axis is None:
+        flat = (int(np.prod(x.shape)),)
+        x = cx.emit("Reshape", [x, cx.ints(flat, "flat")], flat, dtype=x.dtype)
+        axis = 0
+    nd = len(x.shape)
+    if not -nd <= axis < nd:
+        raise cx.shape_error(f"axis {axis} is out of range for shape {x.shape}")
+    axis %= nd
+    shape = list(x.shape)
+    shape[axis] *= reps
+    index = np.repeat(np.arange(x.shape[axis]), reps)
+    return [cx.emit("Gather", [x, cx.ints(index, "indices")], shape, out=0, axis=axis, dtype=x.dtype)]

@@ -20,8 +20,10 @@ CLASSIFIERS: dict[str, dict] = {
            "num_classes": 1000}
     for name in ("resnet18_v1b", "resnet50_v1d", "resnet50_v1d_0.86", "resnet50_v1d_0.48", "resnet50_v1d_0.37",
                  "resnet50_v1d_0.11", "resnet101_v1d", "resnet101_v1d_0.76", "resnet101_v1d_0.73", "resnet18_v1b_0.89",
-                 "resnet50_v1", "mobilenet1.0", "mobilenetv2_1.0", "mobilenetv3_large", "mobilenetv3_small")
+                 "resnet50_v1", "mobilenet1.0", "mobilenetv2_1.0", "mobilenetv3_large", "mobilenetv3_small",
+                 "se_resnet18_v1", "resnest14", "densenet121", "inceptionv3")
 }
+CLASSIFIERS["inceptionv3"] = {**CLASSIFIERS["inceptionv3"], "input_shape": (1, 3, 299, 299)}  # its 8x8 final pool
 
 
 def input_shape_for(name: str) -> tuple[int, int, int, int]:

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from . import ops_nn, ops_tensor  # noqa: F401  (fill the operator registry)
+from . import ops_detection, ops_nn, ops_tensor  # noqa: F401  (fill the operator registry)
 from .builder import GraphBuilder, Tensor, onnx_dtype
 from .context import IGNORED_INPUTS, OPS, OpContext, output_names
 from edgepose.errors import ConversionError
@@ -64,11 +64,14 @@ def mxnet_to_onnx_model(symbol: str | Path | SymbolGraph, params: str | Path | M
     produced: dict[int, list[Tensor]] = {}
     graph_inputs: list[Tensor] = []
     live = _live_nodes(graph)
+    variables_by_name: dict[str, Tensor] = {}  # MXNet binds same-named variables to one argument
     for node in graph.nodes:
         if node.index not in live:
             continue
         if node.op == "null":
-            produced[node.index] = [_variable(b, node.name, shapes, values, graph_inputs)]
+            if node.name not in variables_by_name:
+                variables_by_name[node.name] = _variable(b, node.name, shapes, values, graph_inputs)
+            produced[node.index] = [variables_by_name[node.name]]
             continue
         fn = OPS.get(node.op)
         if fn is None:

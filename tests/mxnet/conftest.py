@@ -74,6 +74,8 @@ class Case:
         self.inputs = {k: ref[f"input__{k}"] for k in self.input_shapes}
         self.outputs = [ref[f"output__{i}"] for i in range(len(info["outputs"]))]
         self.output_names = [str(n) for n in ref["output_names"]]
+        # Internal tensors saved beside the outputs (a detector's NMS input), by MXNet output name.
+        self.internals = {k: ref[f"internal__{k}"] for k in info.get("internals", [])}
 
 
 @pytest.fixture(scope="session")

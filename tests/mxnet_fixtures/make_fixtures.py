@@ -46,9 +46,24 @@ MODELS = [
     "resnet50_v1d_0.11", "resnet101_v1d", "resnet101_v1d_0.76", "resnet101_v1d_0.73", "resnet18_v1b_0.89",
     "resnet50_v1",
     "mobilenet1.0", "mobilenetv2_1.0", "mobilenetv3_large", "mobilenetv3_small", "simple_pose_resnet18_v1b",
+    # Held-out architectures (issue 17): squeeze-excitation (AdaptiveAvgPooling2D), split attention,
+    # dense and inception blocks, GluonCV's mobile pose nets, and the YOLOv3 detector GluonCV's own
+    # pose demo pairs with simple_pose (_arange, slice_like, tile, repeat, _contrib_box_nms).
+    "se_resnet18_v1", "resnest14", "densenet121", "inceptionv3", "mobile_pose_resnet18_v1b",
+    "mobile_pose_mobilenetv3_large", "yolo3_mobilenet1.0_coco",
 ]
-MODEL_INPUT = {"simple_pose_resnet18_v1b": (1, 3, 256, 192)}
+MODEL_INPUT = {"simple_pose_resnet18_v1b": (1, 3, 256, 192), "mobile_pose_resnet18_v1b": (1, 3, 256, 192),
+               "mobile_pose_mobilenetv3_large": (1, 3, 256, 192), "inceptionv3": (1, 3, 299, 299),
+               "yolo3_mobilenet1.0_coco": (1, 3, 416, 416)}
 DEFAULT_INPUT = (1, 3, 224, 224)
+# Detectors: the tensor their NMS reads, saved too. NMS output is a discontinuous function of its input
+# (random-weight YOLOv3 scores tie to 1e-7), so the tests check the network up to it against MXNet,
+# and the NMS on exactly the tensor MXNet's NMS saw, separately.
+NMS_INPUT = {"yolo3_mobilenet1.0_coco": "yolov30_concat2_output"}
+# get_model keywords beyond pretrained=False: nothing pretrained may be downloaded.
+MODEL_KWARGS = {"yolo3_mobilenet1.0_coco": {"pretrained_base": False},
+                "mobile_pose_resnet18_v1b": {"pretrained_base": False},
+                "mobile_pose_mobilenetv3_large": {"pretrained_base": False}}
 
 
 def script_key() -> str:
@@ -187,7 +202,7 @@ def models_part(mx, np, rng, out: Path, manifest: dict) -> None:
     t_models = time.time()
     for name in MODELS:
         t = time.time()
-        net = get_model(name, pretrained=False)
+        net = get_model(name, pretrained=False, **MODEL_KWARGS.get(name, {}))
         net.initialize(mx.init.Xavier(magnitude=2.0))
         shape = MODEL_INPUT.get(name, DEFAULT_INPUT)
         x = mx.nd.array(rng.uniform(-1.0, 1.0, shape).astype(np.float32))
@@ -212,10 +227,21 @@ def models_part(mx, np, rng, out: Path, manifest: dict) -> None:
         prefix.parent.mkdir(parents=True, exist_ok=True)
         net.export(str(prefix), epoch=0)
         sym = mx.sym.load(str(prefix) + "-symbol.json")
+        internals = {}
+        if name in NMS_INPUT:  # outputs and NMS input from one executor run: the same numbers NMS saw
+            saved = mx.nd.load(str(prefix) + "-0000.params")
+            args = {k[4:]: v for k, v in saved.items() if k.startswith("arg:")}
+            aux = {k[4:]: v for k, v in saved.items() if k.startswith("aux:")}
+            both = mx.sym.Group(list(sym) + [sym.get_internals()[NMS_INPUT[name]]])
+            ex = both.bind(mx.cpu(), args={**args, "data": x}, aux_states=aux, grad_req="null")
+            *run, internal = [o.asnumpy() for o in ex.forward(is_train=False)]
+            outputs = run
+            internals[f"internal__{NMS_INPUT[name]}"] = internal
         np.savez(out / "models" / f"{name}.npz", output_names=np.array(sym.list_outputs()),
-                 input__data=x.asnumpy(), **{f"output__{i}": o for i, o in enumerate(outputs)})
+                 input__data=x.asnumpy(), **{f"output__{i}": o for i, o in enumerate(outputs)}, **internals)
         manifest["models"][name] = {"inputs": {"data": list(shape)}, "outputs": [list(o.shape) for o in outputs],
                                     "output_names": sym.list_outputs(),
+                                    "internals": [k.split("__", 1)[1] for k in internals],
                                     "params_bytes": (out / "models" / f"{name}-0000.params").stat().st_size,
                                     "seconds": round(time.time() - t, 2)}
         print(f"[worker] model {name} {round(time.time() - t, 1)} s", file=sys.stderr, flush=True)
@@ -232,6 +258,8 @@ def ops_part(mx, np, rng, out: Path, manifest: dict, save_case) -> None:
         in_shapes = case["inputs"]
         lo, hi = case.get("range", (-2.0, 2.0))
         inputs = {k: rng.uniform(lo, hi, s).astype(np.float32) for k, s in in_shapes.items()}
+        for k, make in case.get("values", {}).items():  # inputs that need structure (boxes)
+            inputs[k] = np.asarray(make(rng), np.float32)
         arg_shapes, _, aux_shapes = sym.infer_shape(**in_shapes)
         args, aux = {}, {}
         labels = case.get("labels", {})
@@ -260,7 +288,10 @@ def ops_part(mx, np, rng, out: Path, manifest: dict, save_case) -> None:
 
 
 def op_cases(mx) -> list[dict]:
-    """Small graphs, one per operator variant; `inputs` are the data variables' shapes."""
+    """Small graphs, one per operator variant; `inputs` are the data variables' shapes, `values`
+    optional makers of structured inputs (rng -> array)."""
+    import numpy as np
+
     S = mx.sym
     d = S.var("data")
     cases: list[dict] = []
@@ -412,6 +443,75 @@ def op_cases(mx) -> list[dict]:
         {"a": (1, 2, 4, 6), "b": (1, 3, 8, 12)})
     add("upsampling_bilinear", S.UpSampling(d, S.var("up_weight"), scale=2, sample_type="bilinear",
                                             num_filter=2, num_args=2, name="up"), {"data": (1, 2, 4, 5)})
+
+    # adaptive pooling (squeeze-excitation, ResNeSt): global, divisible and uneven bins
+    add("adaptive_avg_pool", S.Group([
+        S.contrib.AdaptiveAvgPooling2D(d, output_size=1, name="ap1"),
+        S.contrib.AdaptiveAvgPooling2D(d, name="ap_default"),
+        S.contrib.AdaptiveAvgPooling2D(d, output_size=(3, 4), name="ap34"),  # 9x11 -> 3x4: uneven columns
+        S.contrib.AdaptiveAvgPooling2D(d, output_size=(2, 3), name="ap23"),  # uneven both ways
+    ]))
+    add("adaptive_avg_pool_divisible", S.contrib.AdaptiveAvgPooling2D(d, output_size=(4, 3), name="ap"),
+        {"data": (1, 2, 8, 9)})
+    # YOLOv3 head ops: _arange, slice_like, tile, repeat
+    add("arange", S.Group([
+        S.broadcast_add(d, S.arange(start=0, stop=5, step=1.5, repeat=2, name="ar"), name="with_step"),
+        S.broadcast_mul(d, S.arange(start=8, name="ar_stop_none"), name="with_stop_none"),
+        S.broadcast_add(S.Reshape(d, shape=(0, 8, 1), name="r"), S.Reshape(S.arange(0, 80, name="ar80"),
+                                                                         shape=(0, 1, 1, 1), name="r80"),
+                        name="yolo_like"),
+    ]), {"data": (2, 8)})
+    grid = S.var("grid", shape=(1, 1, 16, 16, 2))
+    add("slice_like", S.Group([
+        S.slice_like(d, S.var("b"), axes=(2, 3), name="sl_axes"),
+        S.slice_like(d, S.var("b"), name="sl_all"),
+        S.slice_like(d, S.var("b"), axes=(-1,), name="sl_neg"),
+        S.slice_like(grid, d * 0, axes=(2, 3), name="sl_const"),  # YOLOv3's offset grid
+    ]), {"data": (1, 3, 9, 11), "b": (1, 2, 5, 7)})
+    add("tile", S.Group([
+        S.tile(d, reps=(2, 1, 3), name="t_same"), S.tile(d, reps=(3,), name="t_short"),
+        S.tile(d, reps=(4, 1, 1, 1, 1), name="t_long"),  # YOLOv3: reps longer than the rank
+    ]), {"data": (2, 3, 4)})
+    add("repeat", S.Group([
+        S.repeat(d, repeats=2, axis=-1, name="rp_last"), S.repeat(d, repeats=2, axis=-2, name="rp_h"),
+        S.repeat(d, repeats=3, axis=0, name="rp_0"), S.repeat(d, repeats=2, name="rp_flat"),
+    ]), {"data": (2, 3, 4, 5)})
+    # box_nms: rows with structure (clustered boxes, distinct scores), one case per attribute set
+    def boxes(rng, shape, *, coord_start, score_index, id_index=-1, n_ids=3, center=False):
+        n = int(np.prod(shape[:-1]))
+        rows = rng.uniform(0, 1, (n, shape[-1]))
+        centres = rng.uniform(10, 90, (6, 2))[rng.integers(0, 6, n)] + rng.normal(0, 4, (n, 2))
+        size = rng.uniform(8, 30, (n, 2))
+        coords = (np.concatenate([centres, size], 1) if center else
+                  np.concatenate([centres - size / 2, centres + size / 2], 1))
+        rows[:, coord_start:coord_start + 4] = coords
+        rows[:, score_index] = rng.permutation(n) / n + rng.uniform(0, 0.5 / n, n)  # distinct scores
+        if id_index >= 0:
+            rows[:, id_index] = rng.integers(0, n_ids, n)
+        return rows.reshape(shape)
+
+    add("box_nms_yolo", S.contrib.box_nms(d, overlap_thresh=0.45, valid_thresh=0.01, topk=50, coord_start=2,
+                                          score_index=1, id_index=0, force_suppress=False, name="nms"),
+        {"data": (1, 120, 6)}, values={"data": lambda r: boxes(r, (1, 120, 6), coord_start=2, score_index=1,
+                                                                 id_index=0)})
+    add("box_nms_force", S.contrib.box_nms(d, overlap_thresh=0.3, coord_start=1, score_index=0, name="nms"),
+        {"data": (1, 60, 5)}, values={"data": lambda r: boxes(r, (1, 60, 5), coord_start=1, score_index=0)})
+    add("box_nms_batch_background", S.contrib.box_nms(d, overlap_thresh=0.5, valid_thresh=0.3, topk=20,
+                                                      coord_start=2, score_index=1, id_index=0, background_id=1,
+                                                      name="nms"),
+        {"data": (2, 2, 40, 7)}, values={"data": lambda r: boxes(r, (2, 2, 40, 7), coord_start=2, score_index=1,
+                                                                  id_index=0)})
+    add("box_nms_center", S.contrib.box_nms(d, overlap_thresh=0.4, coord_start=2, score_index=1, id_index=0,
+                                            force_suppress=True, in_format="center", out_format="corner",
+                                            name="nms"),
+        {"data": (1, 50, 6)}, values={"data": lambda r: boxes(r, (1, 50, 6), coord_start=2, score_index=1,
+                                                                id_index=0, center=True)})
+    add("box_nms_to_center", S.contrib.box_nms(d, overlap_thresh=0.4, coord_start=2, score_index=1, id_index=0,
+                                               out_format="center", name="nms"),
+        {"data": (1, 50, 6)}, values={"data": lambda r: boxes(r, (1, 50, 6), coord_start=2, score_index=1,
+                                                                id_index=0)})
+    add("box_nms_none_valid", S.contrib.box_nms(d, valid_thresh=2.0, name="nms"), {"data": (1, 30, 6)},
+        values={"data": lambda r: boxes(r, (1, 30, 6), coord_start=2, score_index=1)})
 
     # A legacy (v0.8-style) file: attributes under "param", no version; MXNet upgrades it on load.
     legacy = S.Activation(S.Convolution(d, kernel=(3, 3), num_filter=4, name="c"), act_type="relu", name="r")

@@ -94,3 +94,8 @@ class OutputError(EdgePoseError):
 
 class DisplayError(EdgePoseError):
     """A live window was asked for but this OpenCV build or session cannot open one."""
+
+
+class BatchError(EdgePoseError):
+    """A batch run cannot start or go on: its output folder, a missing extra (pyarrow, ray), a worker
+    that cannot build the pipeline, a Ray cluster. Bad inputs are never this: they become error rows."""

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import metadata_checks
 from .errors import MetadataError
 from .heads import HEAD_TYPES, HEADS, REQUIRED_ROLES
 
@@ -99,8 +100,13 @@ class ModelSpec:
             bad(f"num_keypoints must be a positive integer, got {self.num_keypoints!r}")
         if any(s <= 0 for s in self.std):
             bad(f"std must be positive, got {self.std}")
-        if self.bbox_padding <= 0:
-            bad(f"bbox_padding must be positive, got {self.bbox_padding}")
+        if not isinstance(self.bbox_padding, (int, float)) or isinstance(self.bbox_padding, bool) \
+                or not self.bbox_padding > 0:
+            bad(f"bbox_padding must be a positive number, got {self.bbox_padding!r}")
+        try:  # NaN/inf/absurd numbers, decode parameters, nesting and size, naming the field
+            metadata_checks.check_spec(self)
+        except MetadataError as exc:
+            bad(str(exc))
         if self.keypoint_names and len(self.keypoint_names) != self.num_keypoints:
             bad(f"{len(self.keypoint_names)} keypoint_names for num_keypoints={self.num_keypoints}")
         for what in ("skeleton", "flip_pairs"):
@@ -127,7 +133,7 @@ class ModelSpec:
         return {"edgepose_spec": SCHEMA_VERSION, **d}
 
     def to_json(self, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "metadata") -> "ModelSpec":
@@ -150,15 +156,14 @@ class ModelSpec:
                 f"(e.g. Predictor(path, {missing[0]}=...)) or add them to the model card")
         try:
             return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise MetadataError(f"{source}: {exc}") from exc
+        except MetadataError as exc:
+            raise MetadataError(f"{source}: {exc}") from None
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            raise MetadataError(f"{source}: {exc}") from None
 
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str = "metadata") -> "ModelSpec":
-        try:
-            data = json.loads(text)
-        except (ValueError, TypeError) as exc:
-            raise MetadataError(f"{source}: not valid JSON ({exc})") from exc
+        data = metadata_checks.load_json(text, source)  # size, UTF-8, NaN/Infinity tokens, nesting
         return cls.from_dict(data, source=source)
 
     def replace(self, **changes: Any) -> "ModelSpec":
@@ -203,27 +208,36 @@ class PoseResult:
         instances = []
         for i in range(len(self)):
             inst: dict[str, Any] = {
-                "bbox": [round(float(v), 2) for v in self.bboxes[i]],
+                "bbox": [_finite(v, 2) for v in self.bboxes[i]],
                 "keypoints": [
-                    {"name": names[k], "x": round(float(x), 3), "y": round(float(y), 3),
-                     "score": round(float(self.scores[i, k]), 4)}
+                    {"name": names[k], "x": _finite(x, 3), "y": _finite(y, 3),
+                     "score": _finite(self.scores[i, k], 4)}
                     for k, (x, y) in enumerate(self.keypoints[i])
                 ],
             }
             for key, value in self.extras.items():
-                inst[key] = np.asarray(value[i]).round(4).tolist()
+                item = np.asarray(value[i]).round(4)
+                if item.dtype.kind == "f":  # JSON has no NaN: null
+                    item = np.where(np.isfinite(item), item, None)
+                inst[key] = item.tolist()
             instances.append(inst)
         return {"instances": instances, "skeleton": [list(p) for p in self.skeleton]}
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+def _finite(value: Any, digits: int) -> float | None:
+    """A rounded float for JSON, or None (null) when it is NaN or infinite."""
+    v = float(value)
+    return round(v, digits) if np.isfinite(v) else None
 
 
 def _int_pair(value: Any, name: str) -> tuple[int, int]:
     try:
         a, b = value
         pair = (int(a), int(b))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise MetadataError(f"{name} must be two integers (width, height), got {value!r}") from None
     if pair[0] <= 0 or pair[1] <= 0 or pair != (a, b):
         raise MetadataError(f"{name} must be two positive integers (width, height), got {value!r}")
@@ -234,7 +248,7 @@ def _index_pair(value: Any, name: str) -> tuple[int, int]:
     try:
         a, b = value
         return int(a), int(b)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise MetadataError(f"each {name} entry must be a pair of keypoint indices, got {value!r}") from None
 
 

@@ -35,6 +35,10 @@ def validate_bboxes(bboxes: Any, image_shape: tuple[int, ...]) -> np.ndarray:
         raise BBoxError(f"{boxes.shape[0]} boxes in one call; at most {MAX_INSTANCES} are cropped at once "
                         "(each needs its own input buffer): split them over several calls")
     h, w = image_shape[:2]
+    with np.errstate(over="ignore"):
+        # Checked as the crops use them, in float32: a box valid in float64 can collapse
+        # ([100, 100, 100.000001, 100.000001]) or overflow (1e39) there.
+        boxes = boxes.astype(np.float32).astype(np.float64)
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         if not np.all(np.isfinite([x1, y1, x2, y2])):
             raise BBoxError(f"bbox {i} has a non-finite coordinate: {boxes[i].tolist()}")

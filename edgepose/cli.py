@@ -146,6 +146,43 @@ def _cmd_track(args: argparse.Namespace) -> int:
     return 130 if summary.stopped == "Ctrl-C" else 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import BatchConfig, run_batch
+
+    sources = list(args.sources)
+    ray = args.ray
+    if isinstance(ray, str) and ray != "" and Path(ray).exists():  # `--ray photos/ -o out`: a SOURCE, not an address
+        sources.insert(0, ray)
+        ray = True
+    if ray == "":
+        ray = True
+    if not sources:
+        raise InputError("give at least one SOURCE (folder, glob, image or video file, or list file)")
+    config = BatchConfig(model=args.model, detector=args.detector, boxes=args.boxes, fp16=not args.fp32,
+                         rounds=args.rounds, max_people=args.max_people, min_score=args.min_score)
+    init = {"num_cpus": args.ray_cpus} if args.ray_cpus else None
+    summary = run_batch(sources, args.output, config=config, workers=args.workers, ray=ray or None,
+                        annotate=args.annotate, progress=not args.no_progress, retry_errors=args.retry_errors,
+                        part_rows=args.part_rows, item_timeout=args.item_timeout, ray_init=init)
+    s = summary
+    print(f"inputs     {s.inputs} ({s.skipped} already in {s.out}, {s.done} run now)")
+    print(f"engine     {s.engine}, {s.workers} worker(s)" + (f", started in {s.startup_s:.1f} s" if s.startup_s else ""))
+    print(f"done       {s.done} inputs, {s.frames} frames in {s.seconds:.1f} s ({s.items_per_s:.2f} items/s, "
+          f"{s.frames_per_s:.1f} frames/s); {s.rows} rows")
+    if s.recovered_rows:
+        print(f"recovered  {s.recovered_rows} rows an interrupted run had journalled")
+    if s.peak_mb:
+        print(f"memory     peak per worker {max(s.peak_mb.values()):.0f} MB")
+    for death in s.worker_deaths:
+        print(f"died       {death['source']}: {death['how']} (attempt {death['attempt']})", file=sys.stderr)
+    if s.errors:
+        print(f"errors     {s.errors} inputs have error rows:", file=sys.stderr)
+        for source, error in s.error_samples[:10]:
+            print(f"  {source}: {error}", file=sys.stderr)
+    print(f"parquet    {s.out}/part-*.parquet ({len(s.parts)} part(s) written now)")
+    return 0
+
+
 def _encode(path: Path, image) -> bytes:
     import cv2
 
@@ -264,6 +301,38 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     track.add_argument("--threads", type=int, default=1)
     track.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     track.set_defaults(func=_cmd_track)
+
+    batch = sub.add_parser(
+        "batch", help="run the pipeline over folders, globs, videos or list files on every core (or Ray); Parquet out",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="One row per person per frame into OUT/part-*.parquet (pyarrow: the batch extra). Resumable: "
+                    "a rerun skips the inputs OUT already holds; an unreadable input is an error row; a worker "
+                    "that dies is reported and its input retried once. See the README's 'Batch runs'.",
+        epilog="SOURCE: a folder (walked recursively for images and videos), a glob ('clips/**/*.mp4'), an image "
+               "or video file, or a list file (.txt/.lst/.list, one SOURCE per line).\n"
+               "Ray: `--ray` alone starts a local Ray (or joins RAY_ADDRESS); `--ray=auto` or "
+               "`--ray=ray://head:10001` joins a cluster.")
+    batch.add_argument("sources", metavar="SOURCE", nargs="*", help="inputs (see below)")
+    batch.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (created; resumed if it exists)")
+    batch.add_argument("--workers", "-j", type=int, help="worker processes (Ray: actors); default one per core")
+    batch.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="run on Ray Data (the ray extra); ADDRESS of a cluster, or none for a local one")
+    batch.add_argument("--ray-cpus", type=int, help="CPUs of a local Ray started here (default: all)")
+    batch.add_argument("--annotate", action="store_true", help="also write annotated images/videos to OUT/annotated/")
+    batch.add_argument("--model", help="keypoint model (default: BlazePose full from the pinned wheel)")
+    batch.add_argument("--detector", help="person detector (default: the one the model's card names)")
+    batch.add_argument("--boxes", metavar="DIR", help="no detector: boxes per image from DIR/<relative path>.json "
+                       "([[x1, y1, x2, y2], ...]; a video: {\"frames\": {\"0\": [...]}})")
+    batch.add_argument("--fp32", action="store_true", help="the pinned models with FP32 weights")
+    batch.add_argument("--rounds", type=int, default=3, help="detector passes per frame (default 3)")
+    batch.add_argument("--max-people", type=int, help="keep at most this many people per frame")
+    batch.add_argument("--min-score", type=float, help="detector score threshold (default: the model's)")
+    batch.add_argument("--retry-errors", action="store_true", help="run again the inputs OUT holds error rows for")
+    batch.add_argument("--item-timeout", type=float, metavar="S", help="kill a worker stuck on one input this long "
+                       "(then retried once, as a crash)")
+    batch.add_argument("--part-rows", type=int, default=20000, help="rows per Parquet part (default 20000)")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    batch.set_defaults(func=_cmd_batch)
 
     chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
     for name, (help_text, module, adder, runner) in _BUILD_COMMANDS.items():

@@ -127,12 +127,19 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    from .mnn_native import terminate_cleanly
+    from .quantize.cli import check_int8_args
+
+    check_int8_args(args)  # before spending minutes on the FP32 stages
+    with terminate_cleanly():  # SIGTERM: the native child killed, .part files and scratch removed
+        return _run_convert(args)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
     from edgepose.errors import EdgePoseError, ParityError
 
     from .pipeline import convert
-    from .quantize.cli import check_int8_args, fp32_artifacts_from_report, quantize_from_args
-
-    check_int8_args(args)  # before spending minutes on the FP32 stages
+    from .quantize.cli import fp32_artifacts_from_report, quantize_from_args
 
     images: Any = None
     if args.no_photo:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -26,11 +27,13 @@ from edgepose.errors import ConversionError, EdgePoseError, UnsupportedOperatorE
 
 log = logging.getLogger(__name__)
 
-# The child imports only the native extension and calls one function with an argv list.
+# The child imports only the native extension and calls one function with an argv list. The
+# list comes on stdin, not the command line: a model card (--bizCode) can be far larger than the
+# 128 KiB the kernel allows one argument ("Argument list too long").
 _CHILD = """
 import json, sys
 import _tools
-argv = json.loads(sys.argv[2])
+argv = json.loads(sys.stdin.read())
 ok = getattr(_tools, sys.argv[1])(argv)
 sys.stdout.flush()
 sys.exit(0 if ok in (True, None, 0) else 3)
@@ -58,39 +61,70 @@ class NativeRun:
     log: str
 
 
+def check_timeout(timeout: float) -> float:
+    """A usable timeout in seconds: finite and positive (NaN would never expire, inf never stop)."""
+    try:
+        value = float(timeout)
+    except (TypeError, ValueError):
+        raise ConversionError(f"--timeout must be a number of seconds, got {timeout!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConversionError(f"--timeout must be a positive, finite number of seconds, got {timeout!r}")
+    return value
+
+
+def _subject(tool: str, argv: Sequence[str]) -> str:
+    """The model file a tool run works on (its --modelFile, or mnnquant's first path)."""
+    args = list(argv)
+    if "--modelFile" in args and args.index("--modelFile") + 1 < len(args):
+        return Path(args[args.index("--modelFile") + 1]).name
+    paths = [a for a in args[1:] if not a.startswith("-")]
+    return Path(paths[0]).name if paths else "?"
+
+
+def _text(data: str | bytes | None) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
+
+
 def run_native(tool: str, argv: Sequence[str], *, timeout: float = 900.0) -> NativeRun:
     """Run `_tools.<tool>(argv)` in a child Python; turn crashes and hangs into ConversionError."""
     if tool not in ("mnnconvert", "mnnquant"):
         raise ValueError(f"unknown MNN tool {tool!r}")
+    timeout = check_timeout(timeout)
+    subject = _subject(tool, argv)
     # Path arguments must be absolute: the child runs in its own scratch directory, as MNN's
     # converter keeps weights in `./.__convert_external_data.bin` while it works, so two
     # conversions sharing a working directory silently corrupt each other's weights (seen
     # here: 7 of 12 concurrent conversions wrong, all logging "Converted Success!").
-    cmd = [sys.executable, "-c", _CHILD, tool, json.dumps(list(argv))]
+    cmd = [sys.executable, "-c", _CHILD, tool]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
         with tempfile.TemporaryDirectory(prefix=f"edgepose-{tool}-") as scratch:
+            # On any exception here (a timeout, Ctrl-C, SIGTERM turned into SystemExit by
+            # terminate_cleanly) subprocess.run kills and reaps the child before the scratch
+            # directory and the caller's .part file are removed.
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=scratch,
-                                  stdin=subprocess.DEVNULL, errors="replace")
+                                  input=json.dumps(list(argv)), errors="replace")
     except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or "") + (exc.stderr or "")
-        if isinstance(out, bytes):
-            out = out.decode(errors="replace")
+        # TimeoutExpired carries bytes even in text mode (and either part may be None)
+        out = _text(exc.stdout) + _text(exc.stderr)
         raise ConversionError(
-            f"MNN {tool} did not finish within {timeout:g} s and was stopped; "
+            f"MNN {tool} did not finish within {timeout:g} s on {subject} and was stopped; "
             f"last log line: {_last_line(out)!r}. Raise the timeout or check the model") from None
     text = proc.stdout + proc.stderr
     run = NativeRun(tool, tuple(argv), proc.returncode, text)
     if proc.returncode < 0:
         sig = -proc.returncode
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        killed = " (killed from outside, e.g. kill -9 or the out-of-memory killer)" if sig == signal.SIGKILL else ""
         err = ConversionError(
-            f"MNN {tool} crashed ({name}) while processing {argv[1] if len(argv) > 1 else '?'}; "
+            f"MNN {tool} crashed ({name}{killed}) while processing {subject}; "
             f"last log line: {_last_line(text)!r}. The input file is untouched; try another method/options")
         err.log = text  # type: ignore[attr-defined]  # for callers that recognise the tool's messages
         raise err
     if proc.returncode not in (0, 3):
-        raise ConversionError(f"MNN {tool} failed (exit {proc.returncode}): {_last_line(text)!r}")
+        raise ConversionError(f"MNN {tool} failed on {subject} (exit {proc.returncode}): {_last_line(text)!r}")
     if _LOST_SCRATCH in text:
         raise ConversionError(
             f"MNN {tool} lost its scratch weights file ({_LOST_SCRATCH}); its output cannot be trusted. "
@@ -117,11 +151,70 @@ def _atomic_output(src: Path, dst: Path, tool: str) -> Iterator[Path]:
     try:
         yield tmp.resolve()
         if not tmp.is_file() or tmp.stat().st_size == 0:
+            _check_disk(dst.parent, src, tool)
             raise ConversionError(f"MNN {tool} wrote no model for {src.name}")
+        _check_written(tmp, dst, src, tool)
         os.replace(tmp, dst)
     finally:
         for leftover in dst.parent.glob(tmp.name + "*"):
             leftover.unlink()
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _check_disk(folder: Path, src: Path, tool: str) -> None:
+    """A tool that wrote nothing or a torn file on a (nearly) full disk: say so, not "bad model".
+    MNN's tools do not report write errors; the free space is what tells."""
+    free = _free_bytes(folder)
+    need = max(1 << 20, src.stat().st_size if src.is_file() else 0)
+    if free is not None and free < need:
+        raise ConversionError(
+            f"no space left on the device holding {folder} ({free} bytes free, the model needs about "
+            f"{need}): MNN {tool} could not write its output for {src.name}; free some space and run it again")
+
+
+def _check_written(tmp: Path, dst: Path, src: Path, tool: str) -> None:
+    """The tool's output is a whole MNN FlatBuffer (a full disk leaves a torn one)."""
+    from edgepose.errors import ModelFileError
+    from edgepose.mnn_file import read_mnn_file
+
+    try:
+        read_mnn_file(tmp)
+    except ModelFileError as exc:
+        _check_disk(dst.parent, src, tool)
+        raise ConversionError(f"MNN {tool} wrote a broken model for {src.name} ({exc})") from None
+
+
+@contextlib.contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """While converting, SIGTERM stops like Ctrl-C: the native child is killed and reaped, its
+    scratch directory and the pending `.part` files removed, then the process exits with 143.
+    (Without it, SIGTERM killed the parent at once and left both behind, the child running.)"""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        print("edgepose: terminated (SIGTERM); removing partial files", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except (ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def convert_to_mnn(src: str | Path, dst: str | Path, *, framework: str, fp16: bool = False,

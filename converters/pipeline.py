@@ -9,9 +9,11 @@ with its own build function, runner kind and precision; `plan_stages` is where t
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -110,6 +112,10 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
     classifier = _classifier_preset(preset)
     if classifier is not None:  # an ImageNet classifier: no pose metadata, but its input shape
         preset, input_shape = None, input_shape or classifier["input_shape"]
+    from .mnn_native import check_timeout
+
+    timeout = check_timeout(timeout)  # NaN would never expire: refused before any stage runs
+    _check_name(name)
     opts = Options(fp16=fp16, dynamic_batch=dynamic_batch, simplify=simplify, strict=strict, opset=opset,
                    timeout=timeout, input_shape=tuple(int(d) for d in input_shape) if input_shape else None,
                    tolerances=dict(tolerances or {}), seed=seed)
@@ -339,7 +345,8 @@ class _Run:
     def _run_stage(self, stage: Stage) -> None:
         parent = self.artifacts[stage.parent]
         final = self.out_dir / stage.filename
-        pending = self.out_dir / f".{stage.filename}.unverified"
+        # Unique per run: two conversions of one model into one folder must not share it
+        pending = self.out_dir / f".{stage.filename}.{os.getpid()}-{uuid.uuid4().hex[:8]}.unverified"
         for tool in (*parent.tools, *stage.tools):
             self.tools.update(tool_versions(tool))
         spec = artifact_spec(self.spec, **self._provenance(stage, parent))
@@ -367,6 +374,9 @@ class _Run:
             if result.status == "ok":
                 result.status = "failed"
             raise
+        except OSError as exc:  # writing the artifact: a full disk, a read-only folder
+            result.status = "failed"
+            raise ConversionError(_write_failure(stage, final, exc)) from None
         finally:
             result.seconds = round(time.perf_counter() - t0, 3)
             if pending.exists():
@@ -431,6 +441,26 @@ def _output_dir(output_dir: str | Path | None, src: Source) -> Path:
     if not os.access(out, os.W_OK):
         raise ConversionError(f"output directory {out} is not writable")
     return out
+
+
+def _check_name(name: str | None) -> None:
+    """--name is a file-name stem: it cannot point outside the output directory."""
+    if name is None:
+        return
+    text = str(name)
+    if (not text or text in (".", "..") or "/" in text or "\\" in text or "\0" in text
+            or os.path.isabs(text) or text != text.strip()):
+        raise ConversionError(f"--name {text!r} must be a plain file-name stem (no directories, no '..'); "
+                              "use -o/--output-dir to choose the folder")
+
+
+def _write_failure(stage: "Stage", final: Path, exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no space left on the device holding {final.parent}: stage {stage.name} could not write "
+                f"{final.name}; free some space and run it again")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"stage {stage.name} cannot write {final.name}: {final.parent} is not writable ({exc.strerror})"
+    return f"stage {stage.name} could not write {final.name}: {exc.strerror or exc}"
 
 
 def _refuse_overwrites(src: Source, out_dir: Path, filenames: Sequence[str], images: Sequence[Any]) -> None:

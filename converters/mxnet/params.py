@@ -20,6 +20,7 @@ ndim 0 is a scalar.
 from __future__ import annotations
 
 import logging
+import math
 import struct
 from pathlib import Path
 
@@ -185,7 +186,10 @@ def _read_array(r: _Reader, index: int) -> np.ndarray:
     dev_type, _dev_id, flag = r.unpack("<iii", f"the context and type of array {index}")
     if dev_type not in DEVICE_TYPES:
         raise MXNetFileError(f"{r.path}: array {index} has device type {dev_type}; the file is corrupt")
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)  # Python ints: np.prod in int64 wrapped around on hostile shapes
+    if count > len(r.data):  # at least one byte per element: beyond that the shape is garbage
+        raise MXNetFileError(f"{r.path}: array {index} claims shape {shape} ({count} elements), more than the "
+                             f"file's {len(r.data)} bytes can hold; the file is corrupt")
     if flag == BFLOAT16:
         raw = np.frombuffer(r.take(2 * count, f"the data of array {index}"), "<u2")
         return (raw.astype(np.uint32) << 16).view(np.float32).reshape(shape)

@@ -66,8 +66,9 @@ DEFAULT_PART_ROWS = 20_000
 STATUS_OK, STATUS_EMPTY, STATUS_ERROR = "ok", "no_person", "error"
 # Test-only hook (tests/batch): "SUBSTRING:ACTION" makes a worker that picks up an input whose path
 # contains SUBSTRING die for real: segv (SIGSEGV), kill (SIGKILL, as the OOM killer), exit (status 3),
+# stop (SIGSTOP: hangs until item_timeout kills it),
 # or once-segv (SIGSEGV only while the file PATH given as a third field does not exist; it is created
-# first, so the retry succeeds). Read in the worker process only.
+# first, so the retry succeeds). Several specs: separated by ";". Read in the worker process only.
 CRASH_HOOK_ENV = "EDGEPOSE_BATCH_CRASH_ON"
 
 
@@ -510,12 +511,12 @@ def _annotate_image(annotate_dir: str, item: BatchInput, image: np.ndarray, resu
 
 def crash_hook(key: str) -> None:
     """Test-only: die for real on a marked input (see CRASH_HOOK_ENV)."""
-    spec = os.environ.get(CRASH_HOOK_ENV)
-    if not spec:
-        return
-    marker, _, rest = spec.partition(":")
-    action, _, flag = rest.partition(":")
-    if not marker or marker not in key:
+    for spec in filter(None, os.environ.get(CRASH_HOOK_ENV, "").split(";")):
+        marker, _, rest = spec.partition(":")
+        action, _, flag = rest.partition(":")
+        if marker and marker in key:
+            break
+    else:
         return
     if action == "once-segv":
         if os.path.exists(flag):
@@ -529,6 +530,8 @@ def crash_hook(key: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     elif action == "exit":
         os._exit(3)
+    elif action == "stop":  # a hang (as a native deadlock): only item_timeout ends it
+        os.kill(os.getpid(), signal.SIGSTOP)
     time.sleep(0.5)  # the signal is delivered
 
 

@@ -29,6 +29,7 @@ import logging
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -168,10 +169,18 @@ def run_ray(items: Sequence[BatchInput], config: BatchConfig,
         ds = ray.data.read_binary_files([i.key for i in readable], include_paths=True,
                                         override_num_blocks=len(readable), ray_remote_args={"num_cpus": 0})
         plain = {k: v for k, v in vars(config).items() if k not in ("model", "detector")}
-        ds = ds.map_batches(PoseActor, batch_size=1, concurrency=n, num_cpus=1, batch_format="numpy",
-                            fn_constructor_kwargs={"config": plain, "models_ref": models_ref, "items": by_key,
-                                                   "annotate_dir": annotate_dir},
-                            max_restarts=-1, max_task_retries=1)
+        # One task in flight per actor: when an actor dies, only the input it was running is retried
+        # (with 2 in flight, a crash also used up the retry of an innocent input queued behind it).
+        # max_restarts / max_task_retries go through **ray_remote_args (deprecated in Ray 2.60, to be
+        # removed in 2.64, hence the pin in pyproject): Ray Data's own default retries a task for ever,
+        # so a deterministic native crash would never end the run.
+        pool = ray.data.ActorPoolStrategy(size=n, max_tasks_in_flight_per_actor=1)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+            ds = ds.map_batches(PoseActor, batch_size=1, compute=pool, num_cpus=1, batch_format="numpy",
+                                fn_constructor_kwargs={"config": plain, "models_ref": models_ref, "items": by_key,
+                                                       "annotate_dir": annotate_dir},
+                                max_restarts=-1, max_task_retries=1)
         seen: set[str] = set()
         first = None
         for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):

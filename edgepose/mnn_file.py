@@ -51,7 +51,7 @@ MAX_FILE_BYTES = (1 << 31) - 1
 MAX_OPS = 1 << 20
 MAX_TENSORS = 1 << 22
 MAX_INPUT_ELEMENTS = 1 << 28  # 1 GiB of float32 per input: far beyond any image model
-VERIFIER_VERSION = 1
+VERIFIER_VERSION = 2  # bump when the child checks more: cached verdicts are then redone
 
 # MNN.fbs, table Net (field ids): bizCode 0, extraTensorDescribe 1, extraInfo 2, oplists 3,
 # outputName 4, preferForwardType 5, sourceType 6, tensorName 7, tensorNumber 8, usage 9,
@@ -386,7 +386,7 @@ import numpy as np
 import MNN, MNN.nn, MNN.expr
 F = MNN.expr
 say(step="runtime", mnn=MNN.version())
-rt = MNN.nn.create_runtime_manager(({"backend": "CPU", "numThread": 1, "precision": job["precision"]},))
+rt = MNN.nn.create_runtime_manager(({"backend": "CPU", "numThread": job["threads"], "precision": job["precision"]},))
 for hint, value in job["hints"]:
     rt.set_hint(hint, value)
 say(step="load")
@@ -404,6 +404,16 @@ except Exception as exc:
     say(step="graph", error=f"{type(exc).__name__}: {exc}"); sys.exit(0)
 if missing:
     say(step="graph", error=f"the graph lacks tensors {missing}"); sys.exit(0)
+# What the backend asks of each input and output (MNN infers shapes here: a broken graph
+# crashed on an output's data_format in the fuzz).
+say(step="describe")
+try:
+    for name in job["inputs"] + job["outputs"]:
+        var = graph[name]
+        (var.name, var.data_format, var.shape, var.dtype)
+except Exception as exc:
+    say(step="describe", error=f"{type(exc).__name__}: {exc}"); sys.exit(0)
+var = None
 graph = None
 dtypes = {"float32": np.float32, "int32": np.int32, "uint8": np.uint8, "int8": np.int8}
 # Each batch size on a fresh module, released after its run: a write past a buffer during a run
@@ -559,13 +569,14 @@ def _mnn_version() -> str:
 
 
 def verify_mnn_file(info: MNNFileInfo, *, precision: str = "high", hints: Sequence[tuple[int, int]] = (),
-                    use_cache: bool = True) -> dict[str, Any]:
+                    threads: int = 1, use_cache: bool = True) -> dict[str, Any]:
     """Load and run `info.path` in a child process once per (sha256, MNN version, options) with the
     runtime options the backend uses (precision, runtime hints); returns the verdict, raising
     ModelFileError when the file crashed, hung or failed to load."""
     memory = _memory_limit(info.size)
     hints = [[int(h), int(v)] for h, v in hints]
-    key_src = json.dumps([VERIFIER_VERSION, _mnn_version(), precision, hints, memory, info.input_names,
+    threads = max(1, int(threads))
+    key_src = json.dumps([VERIFIER_VERSION, _mnn_version(), precision, hints, threads, memory, info.input_names,
                           list(info.output_names)])
     key = f"{info.sha256}-{hashlib.sha256(key_src.encode()).hexdigest()[:16]}"
     with _memo_lock:
@@ -578,7 +589,7 @@ def verify_mnn_file(info: MNNFileInfo, *, precision: str = "high", hints: Sequen
             if verdict is None and use_cache:
                 verdict = _read_cached(key)
             if verdict is None:
-                verdict = _run_child(info, precision=precision, hints=hints, memory=memory)
+                verdict = _run_child(info, precision=precision, hints=hints, threads=threads, memory=memory)
                 if verdict.get("cache", True) and use_cache:
                     _write_cached(key, verdict)
             if verdict.get("cache", True):
@@ -589,10 +600,12 @@ def verify_mnn_file(info: MNNFileInfo, *, precision: str = "high", hints: Sequen
     return verdict
 
 
-def _run_child(info: MNNFileInfo, *, precision: str, hints: list[list[int]], memory: int) -> dict[str, Any]:
+def _run_child(info: MNNFileInfo, *, precision: str, hints: list[list[int]], threads: int,
+               memory: int) -> dict[str, Any]:
     feeds = _feeds(info, _metadata_input_size(info))
     job = {"path": str(Path(info.path).resolve()), "inputs": list(info.input_names),
-           "outputs": list(info.output_names), "precision": precision, "hints": hints, "memory": memory,
+           "outputs": list(info.output_names), "precision": precision, "hints": hints, "threads": threads,
+           "memory": memory,
            "sys_path": [p for p in sys.path if p and os.path.isabs(p)],
            "feeds": feeds or [], "batches": [1, 2] if feeds else []}
     timeout = _timeout()
@@ -613,7 +626,7 @@ def _run_child(info: MNNFileInfo, *, precision: str, hints: list[list[int]], mem
             continue
     last = steps[-1] if steps else {"step": "start"}
     stage = {"import": "importing MNN", "runtime": "creating the MNN runtime", "load": "loading it",
-             "graph": "reading its graph", "start": "starting",
+             "graph": "reading its graph", "describe": "describing its inputs and outputs", "start": "starting",
              "heap": "releasing MNN after running it: MNN corrupted its memory",
              "done": "exiting after running it: MNN corrupted its memory"}.get(last.get("step"), "")
     if not stage and str(last.get("step", "")).startswith("forward"):
@@ -629,7 +642,7 @@ def _run_child(info: MNNFileInfo, *, precision: str, hints: list[list[int]], mem
         return {"ok": False, "reason": f"crashes MNN ({name} while {stage}, in a child process); "
                                       "the file is corrupt or not a model MNN can run"}
     if last.get("step") != "done":
-        if "error" in last and last["step"] in ("load", "graph"):
+        if "error" in last and last["step"] in ("load", "graph", "describe"):
             return {"ok": False, "reason": f"is not a model MNN can load ({last['error'][:300]}); check that "
                                           "it is an .mnn file written by the MNN converter (edgepose convert)"}
         if last.get("step") in ("start", "import", "runtime"):  # the environment, not the file
@@ -647,11 +660,13 @@ def _run_child(info: MNNFileInfo, *, precision: str, hints: list[list[int]], mem
     return result
 
 
-def open_mnn(path: str | Path, *, precision: str = "high", hints: Sequence[tuple[int, int]] = ()) -> MNNFileInfo:
-    """Structural check, then (first time only) the child-process check; the file's info."""
+def open_mnn(path: str | Path, *, precision: str = "high", hints: Sequence[tuple[int, int]] = (),
+             threads: int = 1) -> MNNFileInfo:
+    """Structural check, then (first time only) the child-process check, with the runtime options
+    the backend will use; the file's info."""
     info, _ = read_mnn_file(path)
     if verify_mode() == "child":
-        verify_mnn_file(info, precision=precision, hints=hints)
+        verify_mnn_file(info, precision=precision, hints=hints, threads=threads)
     return info
 
 

@@ -43,7 +43,7 @@ class MNNBackend(Backend):
         self.precision = PRECISIONS[key]
         # Structure first (no MNN involved), then a child-process load + run the first time this
         # file's sha256 is seen (same precision): a file that would hurt MNN raises here.
-        self.file_info = mnn_file.open_mnn(self.path, precision=self.precision)
+        self.file_info = mnn_file.open_mnn(self.path, precision=self.precision, threads=self.threads)
         MNN = import_mnn()
         self._F = MNN.expr
         with quiet_native_stdout():

@@ -293,3 +293,21 @@ def heap_corrupting_model(data: bytes) -> bytes:
             _struct.pack_into("<i", out, pos, 7)
             return bytes(out)
     raise ValueError("no convolution with an explicit group field")
+
+
+def rewired_model(data: bytes, op_index: int = 107, tensor: int = 141) -> bytes:
+    """A structurally valid BlazePose whose operator `op_index` reads tensor `tensor` (produced later)
+    instead of its own input: every index is in range, but MNN's shape inference on the broken
+    graph reads freed memory and crashes (SIGSEGV) when an output's format is asked for. Found by
+    the fuzz (seed 14, mutant 80: one flipped byte in an inputIndexes vector)."""
+    import struct as _struct
+
+    from edgepose.mnn_file import _Buffer, _Table
+
+    buf = _Buffer(data)
+    net = _Table(buf, buf.deref(0, "root"), "Net")
+    op = list(net.tables(3, "oplists", 1 << 20))[op_index]
+    start, n = op.vector(0, 4, "inputIndexes", 1 << 20)
+    out = bytearray(data)
+    _struct.pack_into("<i", out, start, tensor)
+    return bytes(out)

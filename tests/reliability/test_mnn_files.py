@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from edgepose import mnn_file
 from edgepose.errors import ModelFileError
-from reliability_fuzz import heap_corrupting_model, run_fuzz
+from reliability_fuzz import heap_corrupting_model, rewired_model, run_fuzz
 
 FUZZ_SEED = 14
 SAMPLE = int(os.environ.get("EDGEPOSE_FUZZ_SAMPLE", "40"))
@@ -177,6 +177,16 @@ def test_heap_corrupting_model_is_caught_by_the_child_check(tmp_path, model_byte
     assert result["type"] == "ModelFileError" and "crashes MNN" in result["error"], result
     again = _open_in_child(path, verdict_cache)
     assert again["error"] == result["error"]
+
+
+def test_rewired_graph_is_caught_by_the_child_check(tmp_path, model_bytes, verdict_cache):
+    """One operator reading a tensor produced later (every index in range): MNN loads it, then
+    segfaults when the backend asks an output's format. Found by the full fuzz (seed 14, #80)."""
+    path = tmp_path / "rewired.mnn"
+    path.write_bytes(rewired_model(model_bytes))
+    mnn_file.read_mnn_file(path)
+    result = _open_in_child(path, verdict_cache)
+    assert result["type"] == "ModelFileError" and "crashes MNN" in result["error"], result
 
 
 def test_fuzz_sample_never_kills_the_process(model, verdict_cache, tmp_path):

@@ -85,8 +85,18 @@ def model_info(path: str | Path) -> dict[str, Any]:
 
 
 def _metadata(text: str | None, path: Path) -> dict[str, Any] | None:
+    from edgepose.errors import MetadataError
+    from edgepose.metadata_checks import load_json
+
     from .metadata import parse_spec_text
 
+    if text:
+        try:  # size, nesting, NaN tokens: a foreign string that breaks them is shown raw, not parsed
+            load_json(text, f"metadata of {path.name}")
+        except MetadataError:
+            if '"edgepose_spec"' in text[:200]:
+                raise  # an edgepose card that is broken: say so
+            return {"raw": text[:4096]}
     return parse_spec_text(text, source=f"metadata of {path.name}")
 
 

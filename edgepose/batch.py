@@ -1046,7 +1046,8 @@ class BatchSummary:
     seconds: float
     worker_deaths: list[dict[str, Any]] = field(default_factory=list)
     peak_mb: dict[str, float] = field(default_factory=dict)   # worker -> peak RSS (MB)
-    startup_s: float | None = None
+    startup_s: float | None = None   # local: until every worker has its pipeline; Ray: ray.init
+    first_result_s: float | None = None  # from the call to the first input's rows
     recovered_rows: int = 0
     parts: list[str] = field(default_factory=list)
     error_samples: list[tuple[str, str]] = field(default_factory=list)
@@ -1112,7 +1113,7 @@ def run_batch(sources: Sequence[str | os.PathLike], out: str | os.PathLike, *, c
         annotate_dir = str((out_path / "annotated").resolve()) if annotate else None
         engine = "ray" if ray not in (None, False) else "local"
         bar = BatchProgress(len(todo), enabled=progress)
-        stats = {"done": 0, "frames": 0, "rows": 0, "errors": 0, "samples": []}
+        stats = {"done": 0, "frames": 0, "rows": 0, "errors": 0, "samples": [], "first": None}
 
         def on_result(item: BatchInput, rows: list[dict], frames: int, info: dict) -> None:
             import pyarrow as pa
@@ -1120,6 +1121,8 @@ def run_batch(sources: Sequence[str | os.PathLike], out: str | os.PathLike, *, c
             writer.add(pa.Table.from_pylist(rows, schema=schema))
             errs = [r["error"] for r in rows if r["status"] == STATUS_ERROR]
             stats["done"] += 1
+            if stats["first"] is None:
+                stats["first"] = time.perf_counter() - t0
             stats["frames"] += frames
             stats["rows"] += len(rows)
             if errs:
@@ -1162,6 +1165,7 @@ def run_batch(sources: Sequence[str | os.PathLike], out: str | os.PathLike, *, c
     return BatchSummary(out=str(out_path), engine=engine, workers=n_workers, inputs=len(items), skipped=skipped,
                         done=stats["done"], frames=stats["frames"], rows=stats["rows"], errors=stats["errors"],
                         seconds=time.perf_counter() - t0, worker_deaths=deaths, peak_mb=peak, startup_s=startup,
+                        first_result_s=stats["first"],
                         recovered_rows=writer.recovered_rows, parts=[str(p) for p in writer.parts_written],
                         error_samples=stats["samples"])
 

@@ -165,9 +165,12 @@ def run_ray(items: Sequence[BatchInput], config: BatchConfig,
         ctx.max_errored_blocks = -1  # an input whose task fails twice is dropped here, reported below
         ctx.enable_progress_bars = False
         # Reading is I/O: its tasks take no CPU slot, or N actors at num_cpus=1 on N CPUs would leave
-        # the reads unscheduled forever (seen on a 2-CPU node: the run waited without end).
+        # the reads unscheduled forever (seen on a 2-CPU node: the run waited without end). With no CPU
+        # slot Ray would start a worker process per read task at once (56 for 60 files, a minute before
+        # the first result), so at most N reads run at a time. One file per block: an actor call is one
+        # input, so a crash costs (and retries) that input alone.
         ds = ray.data.read_binary_files([i.key for i in readable], include_paths=True,
-                                        override_num_blocks=len(readable), ray_remote_args={"num_cpus": 0})
+                                        override_num_blocks=len(readable), num_cpus=0, concurrency=n)
         plain = {k: v for k, v in vars(config).items() if k not in ("model", "detector")}
         # One task in flight per actor: when an actor dies, only the input it was running is retried
         # (with 2 in flight, a crash also used up the retry of an innocent input queued behind it).

@@ -14,6 +14,7 @@ One backend may be shared by threads: `run` holds a lock around MNN's forward pa
 """
 from __future__ import annotations
 
+import operator
 import threading
 from pathlib import Path
 from typing import Mapping
@@ -30,25 +31,52 @@ from .base import Backend, TensorInfo
 PRECISIONS = {"normal": "normal", "high": "high", "low": "low",
               "low_bf16": "Low_BF16", "lowbf16": "Low_BF16", "bf16": "Low_BF16"}
 
+# MNN's Interpreter::HintMode::WINOGRAD_MEMORY_LEVEL (pymnn takes the enum as an int). MNN's default,
+# 3, lets 3x3 convolutions use its largest Winograd tiles: ~1e-3 relative error per conv, measured
+# here (9e-4 on one 64-channel 3x3 conv; 2.0e-4 on GluonCV's mobile_pose_resnet18_v1b); 0 (no
+# Winograd), 1 and 2 stay <= 1.2e-6. Level 1 costs no measurable speed (benchmarks/README.md, "MNN
+# Winograd level"). MNN shares one CPU runtime between runtime managers of the same configuration:
+# a module picks its kernels at its first run (and on a resize) with the hint most recently set in
+# the process, so backends with different levels in one process are not isolated from each other.
+HINT_WINOGRAD_MEMORY_LEVEL = 3
+WINOGRAD_LEVELS = (0, 1, 2, 3)
+DEFAULT_WINOGRAD_LEVEL = 1
+
+
+def _winograd_level(level: int) -> int:
+    try:
+        value = operator.index(level)  # ints and numpy integers; not floats, strings or bools
+    except TypeError:
+        value = None
+    if isinstance(level, bool) or value not in WINOGRAD_LEVELS:
+        raise BackendError(f"unknown MNN winograd_level {level!r}; use one of 0, 1, 2, 3 "
+                           "(0: no Winograd, 1: the accurate default, 3: MNN's own default)")
+    return value
+
 
 class MNNBackend(Backend):
     name = "mnn"
 
-    def __init__(self, path: str | Path, *, threads: int = 1, precision: str = "high") -> None:
+    def __init__(self, path: str | Path, *, threads: int = 1, precision: str = "high",
+                 winograd_level: int = DEFAULT_WINOGRAD_LEVEL) -> None:
         super().__init__(path, threads=threads)
         key = str(precision).lower()
         if key not in PRECISIONS:
             raise BackendError(
                 f"unknown MNN precision {precision!r}; use one of normal, high, low, low_bf16")
         self.precision = PRECISIONS[key]
+        self.winograd_level = _winograd_level(winograd_level)
         # Structure first (no MNN involved), then a child-process load + run the first time this
-        # file's sha256 is seen (same precision): a file that would hurt MNN raises here.
-        self.file_info = mnn_file.open_mnn(self.path, precision=self.precision, threads=self.threads)
+        # file's sha256 is seen (same precision and hints): a file that would hurt MNN raises here.
+        self.file_info = mnn_file.open_mnn(self.path, precision=self.precision, threads=self.threads,
+                                           hints=((HINT_WINOGRAD_MEMORY_LEVEL, self.winograd_level),))
         MNN = import_mnn()
         self._F = MNN.expr
         with quiet_native_stdout():
             self._runtime = MNN.nn.create_runtime_manager(
                 ({"backend": "CPU", "numThread": self.threads, "precision": self.precision},))
+            # Before any module loads: the hint picks the 3x3 kernels when the module is created.
+            self._runtime.set_hint(HINT_WINOGRAD_MEMORY_LEVEL, self.winograd_level)
         info = self.file_info
         try:
             module = MNN.nn.load_module_from_file(str(self.path), list(info.input_names), list(info.output_names),

@@ -124,7 +124,9 @@ def run_native(tool: str, argv: Sequence[str], *, timeout: float = 900.0) -> Nat
         err.log = text  # type: ignore[attr-defined]  # for callers that recognise the tool's messages
         raise err
     if proc.returncode not in (0, 3):
-        raise ConversionError(f"MNN {tool} failed on {subject} (exit {proc.returncode}): {_last_line(text)!r}")
+        err = ConversionError(f"MNN {tool} failed on {subject} (exit {proc.returncode}): {_last_line(text)!r}")
+        err.log = text  # type: ignore[attr-defined]  # the whole log, for a log file the message can name
+        raise err
     if _LOST_SCRATCH in text:
         raise ConversionError(
             f"MNN {tool} lost its scratch weights file ({_LOST_SCRATCH}); its output cannot be trusted. "
@@ -267,8 +269,10 @@ def quantize_mnn(src: str | Path, dst: str | Path, config: dict, *, timeout: flo
 def _check_convert_log(run: NativeRun, src: Path) -> None:
     _check_unsupported(run.log, src)
     if "Converted Success" not in run.log:
-        raise ConversionError(
+        err = ConversionError(
             f"MNN converter failed on {src.name}: {_first_error_line(run.log)!r}")
+        err.log = run.log  # type: ignore[attr-defined]
+        raise err
 
 
 def _check_unsupported(text: str, src: Path) -> None:

@@ -189,7 +189,10 @@ def _heatmap_flip_explained(ref: np.ndarray, cand: np.ndarray, spec: ModelSpec, 
 
 
 def _cosines(ref: np.ndarray, cand: np.ndarray) -> float:
-    """Smallest per-sample cosine similarity (1.0 for two all-zero samples)."""
+    """Smallest per-sample cosine similarity (1.0 for two all-zero samples, and for empty outputs:
+    a detector's boxes after NMS can be (0, 4) on random inputs)."""
+    if ref.size == 0:
+        return 1.0
     r = ref.reshape(ref.shape[0] if ref.ndim > 1 else 1, -1).astype(np.float64)
     c = cand.reshape(r.shape).astype(np.float64)
     nr, nc = np.linalg.norm(r, axis=1), np.linalg.norm(c, axis=1)
@@ -213,7 +216,11 @@ def compare(ref_sets: Sequence[Mapping[str, np.ndarray]], cand_sets: Sequence[Ma
             c = np.asarray(s.get(name)) if name in s else None
             if c is None or c.size != r.size:
                 got = "missing" if c is None else f"shape {tuple(c.shape)}"
-                failures.append(f"candidate output is {got}, reference has shape {tuple(r.shape)}")
+                hint = ""
+                if c is not None and c.ndim == r.ndim and c.shape[1:] == r.shape[1:]:
+                    hint = (" (a data-dependent size, e.g. a detector's box count after NMS: the two runtimes "
+                            "disagree on how many rows there are)")
+                failures.append(f"candidate output is {got}, reference has shape {tuple(r.shape)}{hint}")
                 c = np.full_like(r, np.nan, dtype=np.float32)
             cands.append(c.reshape(r.shape))
         finite = all(np.isfinite(r).all() for r in refs)

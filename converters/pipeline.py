@@ -136,6 +136,20 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
         _save_report(report)
         exc.report = report  # type: ignore[attr-defined]  # the figures so far, for the CLI and callers
         raise
+    except Exception as exc:  # noqa: BLE001 - a bug or an upstream tool's own exception: still a report
+        current = report.stages[-1] if report.stages and report.stages[-1].artifact is None else None
+        stage = current.name if current is not None else None
+        if current is not None:
+            current.status = "failed"
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        err = ConversionError(
+            f"unexpected {type(exc).__name__}{f' in stage {stage}' if stage else ''}: {detail or '(no message)'}; "
+            f"the report so far is in {report.report_path}. This is an edgepose bug: please report it with "
+            "the traceback (--debug)")
+        report.error = f"{type(exc).__name__}: {detail}"
+        _save_report(report)
+        err.report = report  # type: ignore[attr-defined]
+        raise err from exc
     _save_report(report)
     return report
 

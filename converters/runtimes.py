@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from edgepose.backends import TensorInfo, open_backend
-from edgepose.errors import BackendError, ModelFileError, ShapeError
+from edgepose.errors import BackendError, ModelFileError, ShapeError, UnsupportedOperatorError
 
 
 class TorchRunner:
@@ -82,6 +82,13 @@ class TFLiteRunner:
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            customs = _custom_ops(self.path)
+            if customs:  # a valid file whose custom operators LiteRT has no kernel for (MediaPipe's own)
+                raise UnsupportedOperatorError(
+                    f"{self.path.name} carries custom operator(s) {', '.join(customs)} that LiteRT, the reference "
+                    f"the conversion is checked against, cannot run ({first}); the file itself is a valid TFLite "
+                    "model. Run it where those operators are registered (e.g. MediaPipe) or cut the graph "
+                    "before them", operator=customs[0]) from None
             raise ModelFileError(f"{self.path.name} is not a TFLite model the interpreter can load: {first}") from None
         self._in = self._interp.get_input_details()
         self._out = self._interp.get_output_details()
@@ -119,6 +126,18 @@ class TFLiteRunner:
             interp.set_tensor(d["index"], x)
         interp.invoke()
         return {d["name"]: np.array(interp.get_tensor(d["index"]), dtype=np.float32, copy=True) for d in self._out}
+
+
+def _custom_ops(path: Path) -> list[str]:
+    """Names of the custom operators in a .tflite file (empty if it cannot be read)."""
+    from edgepose.errors import EdgePoseError
+
+    from .tflite_model import graph_operators
+
+    try:
+        return sorted({name for name, custom in graph_operators(path) if custom})
+    except EdgePoseError:
+        return []
 
 
 def open_runner(kind: str, target: Any, *, threads: int = 1, **options: Any):

@@ -75,10 +75,7 @@ def mxnet_to_onnx_model(symbol: str | Path | SymbolGraph, params: str | Path | M
             continue
         fn = OPS.get(node.op)
         if fn is None:
-            raise UnsupportedOperatorError(
-                f"MXNet operator {node.op!r} (node {node.name!r}) has no ONNX translation; supported: "
-                f"{', '.join(sorted(k for k in OPS if not k.startswith('_')))} (and MXNet's _-prefixed "
-                "scalar/alias forms)", operator=node.op, node=node.name)
+            raise _unsupported(graph, node)
         ins = [_input_tensor(graph, produced, node, src, idx, k) for k, (src, idx) in enumerate(node.inputs)]
         ignored = IGNORED_INPUTS.get(node.op, set())
         for k, t in enumerate(ins):
@@ -131,6 +128,9 @@ def mxnet_to_onnx(symbol_path: str | Path, params_path: str | Path, onnx_path: s
     os.close(fd)
     try:
         onnx.save(model, tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; artifacts get the usual permissions
         os.replace(tmp, onnx_path)
     finally:
         if os.path.exists(tmp):
@@ -215,6 +215,21 @@ def _check(model: onnx.ModelProto) -> None:
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ConversionError(f"the translated ONNX graph failed ONNX's checker: {exc}. "
                               "This is a translator bug; please report it with the symbol file") from None
+
+
+def _unsupported(graph: SymbolGraph, node) -> UnsupportedOperatorError:
+    """One short message: the operator, its node, every other unsupported operator of the graph, the
+    closest supported names; the full list is supported_operators() (no 1,200-character lines)."""
+    import difflib
+
+    missing = sorted({n.op for n in graph.nodes if n.op != "null" and n.op not in OPS} - {node.op})
+    close = difflib.get_close_matches(node.op, list(OPS), n=3, cutoff=0.6)
+    return UnsupportedOperatorError(
+        f"MXNet operator {node.op!r} (node {node.name!r}) has no ONNX translation"
+        + (f"; the graph also uses {', '.join(missing)}, which have none either" if missing else "")
+        + (f" (close supported names: {', '.join(close)})" if close else "")
+        + f". {len(OPS)} operators are supported: edgepose.converters.mxnet.supported_operators() lists them",
+        operator=node.op, node=node.name)
 
 
 def supported_operators() -> list[str]:

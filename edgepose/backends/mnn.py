@@ -75,7 +75,7 @@ class MNNBackend(Backend):
         with quiet_native_stdout():
             self._runtime = MNN.nn.create_runtime_manager(
                 ({"backend": "CPU", "numThread": self.threads, "precision": self.precision},))
-            # Before any module loads: the hint picks the 3x3 kernels when the module is created.
+            # Set before the module loads and first runs, which is when MNN picks the 3x3 kernels.
             self._runtime.set_hint(HINT_WINOGRAD_MEMORY_LEVEL, self.winograd_level)
         info = self.file_info
         try:

@@ -169,6 +169,14 @@ class ModelSession:
         """Run the raw model on a prepared input tensor; outputs keyed by role."""
         with self._run_lock:
             outputs = self.backend.run({self._input: tensor})
+        n = tensor.shape[0]
+        for role, name in self._roles.items():  # every decoder reads outputs batch-first
+            out = outputs.get(name)
+            if out is None or out.ndim == 0 or out.shape[0] != n:
+                raise ShapeError(
+                    f"{self.backend.path.name}: output {name!r} ({role}) has shape "
+                    f"{None if out is None else tuple(out.shape)} for a batch of {n}; every output must start "
+                    "with the batch dimension (is the file corrupt, or the metadata's outputs wrong?)")
         return {role: outputs[name] for role, name in self._roles.items()}
 
     def describe(self) -> dict[str, Any]:

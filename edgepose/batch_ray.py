@@ -8,12 +8,15 @@ How it runs (Ray 2.x):
   local engine does;
 - `ray.data.read_binary_files(paths, include_paths=True)` reads the files, one file per block, in Ray's
   read tasks (wherever the cluster schedules them, so the paths must be readable there: a shared
-  file system, or one machine). Images are *not* read with `ray.data.read_images`: it decodes with
-  PIL, whose JPEG decoding differs from OpenCV's by a grey level here and there (measured on the pinned
-  photos: the keypoints then differ from the local engine's) and a corrupt file fails the read instead
-  of becoming an error row. The workers decode the bytes with OpenCV, as the local engine does, and a
-  video's bytes are written to a temporary file in the worker and decoded there frame by frame;
-- `map_batches(PoseActor, batch_size=1, concurrency=N, num_cpus=1)`: an actor pool, each actor holding
+  file system, or one machine). Images are *not* read with `ray.data.read_images`: it decodes with PIL
+  and ignores a JPEG's EXIF orientation, which cv2.imread applies (a phone photo tagged "rotate 90"
+  comes out 810x1080 from cv2, 1080x810 from read_images: measured with Ray 2.60), and a corrupt file
+  fails its read task (a RayTaskError) instead of becoming an error row. On the pinned photos, where
+  no EXIF orientation is set, PIL and OpenCV decode to identical pixels. The workers decode the bytes
+  with OpenCV, as the local engine does; a video's bytes are written to a temporary file in the
+  worker and decoded there frame by frame;
+- `map_batches(PoseActor, batch_size=1, num_cpus=1, compute=ActorPoolStrategy(size=N,
+  max_tasks_in_flight_per_actor=1))`: an actor pool, each actor holding
   one single-thread pipeline (models shipped through the object store, so no node needs them on disk),
   each call one input, returning that input's rows as one Arrow IPC blob (an input's rows never split);
 - the driver streams the results (`iter_batches`) into the same journal + Parquet parts as the local

@@ -2,11 +2,12 @@
 
 The folder is what issue 16's "done when" names: the pinned photos plus a clip made from them, with a
 corrupt image (garbage bytes under a .jpg name) and a truncated MP4 (its index cut off) that must come
-out as error rows.
+out as error rows, and a photo with an EXIF orientation tag.
 """
 from __future__ import annotations
 
 import shutil
+import struct
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,13 @@ from edgepose.clips import make_clip, write_clip  # noqa: E402
 CLIP_FRAMES = 6
 
 
+def with_exif_orientation(jpeg: bytes, orientation: int = 6) -> bytes:
+    """The JPEG with an EXIF block saying "rotate" (6: 90 degrees clockwise), as phones write them."""
+    exif = (b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1)
+            + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack("<I", 0))
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + jpeg[2:]
+
+
 def make_dataset(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name in assets.PHOTO_PERSON_BOXES:
@@ -29,6 +37,8 @@ def make_dataset(folder: Path) -> Path:
     clip = folder / "clips" / "bus_pan.mp4"
     clip.parent.mkdir()
     write_clip(make_clip(bus, "pan", frames=CLIP_FRAMES), clip)
+    # cv2.imread turns it upright (ray.data.read_images would not): both engines must, as a serial loop does.
+    (folder / "phone_rotated.jpg").write_bytes(with_exif_orientation(assets.fetch_asset("grace_hopper").read_bytes()))
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG " * 16)
     data = clip.read_bytes()
     (folder / "clips" / "truncated.mp4").write_bytes(data[: len(data) // 2])

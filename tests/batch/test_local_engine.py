@@ -46,7 +46,7 @@ def test_local_engine_equals_a_serial_pipeline_row_for_row(local_run, dataset):
     with open_source(dataset / "clips" / "bus_pan.mp4") as frames:
         for frame in frames:
             expected_frames[(str(dataset / "clips" / "bus_pan.mp4"), frame.index)] = frame.image
-    assert len(expected_frames) == 4 + 6
+    assert len(expected_frames) == 5 + 6
     people_total = 0
     for key, image in expected_frames.items():
         result = pipeline(image)
@@ -65,12 +65,14 @@ def test_local_engine_equals_a_serial_pipeline_row_for_row(local_run, dataset):
                                       result.extras["detection_score"])
         np.testing.assert_array_equal(np.array([r["presence"] for r in rows], np.float32), result.extras["presence"])
     assert people_total >= 8  # bus: 3 people, the clip: 1-2 per frame, astronaut, grace_hopper
+    upright = [r for r in table.to_pylist() if r["source"].endswith("phone_rotated.jpg")]
+    assert (upright[0]["width"], upright[0]["height"]) == (600, 512)  # the EXIF rotation applied
     # What is left is the two bad files, one error row each, and nothing else.
     assert sorted(groups) == [(str(dataset / "broken.jpg"), None), (str(dataset / "clips" / "truncated.mp4"), None)]
     broken, truncated = groups[(str(dataset / "broken.jpg"), None)], groups[(str(dataset / "clips" / "truncated.mp4"), None)]
     assert broken[0]["status"] == "error" and broken[0]["error"].startswith("ImageError: ")
     assert truncated[0]["status"] == "error" and truncated[0]["error"].startswith("VideoError: ")
-    assert summary.inputs == summary.done == 7 and summary.errors == 2 and summary.frames == 10
+    assert summary.inputs == summary.done == 8 and summary.errors == 2 and summary.frames == 11
     assert summary.workers == 2 and not summary.worker_deaths
     times = [r["time"] for r in table.to_pylist() if r["source"].endswith("bus_pan.mp4")]
     assert max(times) == pytest.approx(5 / 30.0)
@@ -81,9 +83,9 @@ def test_a_rerun_skips_what_is_done(local_run, dataset, tmp_path, pipeline_confi
     first = run_batch([dataset / "astronaut.png", dataset / "broken.jpg"], out, config=pipeline_config, workers=1)
     assert first.done == 2
     second = run_batch([dataset], out, config=pipeline_config, workers=2)
-    assert (second.skipped, second.done) == (2, 5)
+    assert (second.skipped, second.done) == (2, 6)
     third = run_batch([dataset], out, config=pipeline_config, workers=2)
-    assert (third.skipped, third.done, third.rows) == (7, 0, 0)
+    assert (third.skipped, third.done, third.rows) == (8, 0, 0)
     assert table_digest(read_results(out)) == table_digest(local_run[1])
     retry = run_batch([dataset], out, config=pipeline_config, workers=1, retry_errors=True)
     assert retry.done == 2 and retry.errors == 2  # broken files stay broken
@@ -154,12 +156,12 @@ def test_a_killed_run_leaves_parts_that_open_and_resumes_to_the_same_rows(local_
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     parts = list(out.glob("part-*.parquet"))
-    assert 2 <= len(parts) < 7
+    assert 2 <= len(parts) < 8
     for part in parts:
         pq.read_table(part)  # a part under its final name always opens
     before = set(read_results(out)["source"].to_pylist())
     summary = run_batch([dataset], out, config=BatchConfig().resolved(), workers=2)
-    assert summary.skipped >= len(before) and summary.done == 7 - summary.skipped
+    assert summary.skipped >= len(before) and summary.done == 8 - summary.skipped
     assert table_digest(read_results(out)) == table_digest(local_run[1])
 
 

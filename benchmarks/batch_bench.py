@@ -9,8 +9,10 @@ again), into a fresh output folder each time; the best round counts (the machine
 
 Reported per configuration: wall time and images/s end to end (start-up included: spawning workers
 and loading models, or starting Ray and its actors), start-up (time to the first image's rows, the same
-measure for every engine), images/s once started ((images - 1) / (wall - start-up)), and the peak
-resident memory of each worker, and CPU milliseconds per image (this process and its reaped workers,
+measure for every engine), images/s once started ((images - 1) / (wall - start-up); for Ray an
+overestimate, as results reach the driver in bursts after actors have done several), and the peak
+resident memory of each worker, engine start (local: until every worker holds its pipeline; Ray:
+ray.init), and CPU milliseconds per image (this process and its reaped workers,
 start-up included; not for Ray): on a shared machine the wall-clock scaling depends on what else runs,
 the CPU cost per image does not, so equal CPU per image with 1 and 2 workers means the pool adds no
 work and 2 free cores would give close to 2x. From them: scaling 1 -> 2
@@ -74,7 +76,7 @@ def batch(images: list[Path], config, out: Path, **options) -> dict[str, Any]:
     assert s.done == len(images) and s.errors == 0, (s.done, s.errors, s.error_samples[:3])
     cpu = None if s.engine == "ray" else cpu_seconds() - c0  # Ray's workers are not our children
     return {"wall_s": s.seconds, "startup_s": s.first_result_s or 0.0, "peak_mb": s.peak_mb, "workers": s.workers,
-            "cpu_s": cpu}
+            "cpu_s": cpu, "engine_start_s": s.startup_s}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        "startup_s": round(best["startup_s"], 2), "images_per_s_started": round(steady, 2),
                        "peak_mb_per_worker": round(max(best["peak_mb"].values()), 0) if best["peak_mb"] else None,
                        "cpu_ms_per_image": round(1e3 * best["cpu_s"] / n, 1) if best.get("cpu_s") else None,
+                       "engine_start_s": round(best["engine_start_s"], 2) if best.get("engine_start_s") else None,
                        "rounds_wall_s": [round(x["wall_s"], 2) for x in results]}
     report: dict[str, Any] = {"cpu": cpu_info().describe(), "images": n, "rounds": args.rounds, "runs": table}
     one, two = table["local-1"], table["local-2"]
@@ -126,11 +129,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report["ray_over_local_2"] = round(ray["images_per_s_started"] / two["images_per_s_started"], 2)
         report["ray_over_local_2_end_to_end"] = round(ray["images_per_s"] / two["images_per_s"], 2)
     print(f"\nCPU: {report['cpu']}; {n} images (pinned photos), best of {args.rounds} interleaved rounds\n")
-    print("| run | wall s | images/s | first result s | images/s once started | CPU ms per image | "
+    print("| run | wall s | images/s | engine start s | first result s | images/s once started | CPU ms per image | "
           "peak MB per worker |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in table.items():
-        print(f"| {name} | {row['wall_s']} | {row['images_per_s']} | {row['startup_s']} | "
+        print(f"| {name} | {row['wall_s']} | {row['images_per_s']} | {row['engine_start_s'] or '-'} | {row['startup_s']} | "
               f"{row['images_per_s_started']} | {row['cpu_ms_per_image'] or '-'} | {row['peak_mb_per_worker']} |")
     print(f"\nscaling 1 -> 2 workers: {report['scaling_1_to_2']}x once started, "
           f"{report['scaling_1_to_2_end_to_end']}x end to end")

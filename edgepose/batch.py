@@ -856,6 +856,7 @@ def describe_exit(exitcode: int | None) -> str:
 
 def _worker_main(conn, config: BatchConfig, annotate_dir: str | None) -> None:
     """A worker process: one single-thread pipeline, one input at a time, until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     try:
@@ -889,7 +890,7 @@ class _Slot:
     started: float = 0.0
     ready: bool = False
     pid: int | None = None
-    peak_mb: float = 0.0
+    timed_out: bool = False
 
 
 class LocalPool:
@@ -986,13 +987,12 @@ class LocalPool:
                         slot.process.kill()
                         slot.process.join(timeout=5)
                         dead.append(slot)
-                        slot.timed_out = True  # type: ignore[attr-defined]
+                        slot.timed_out = True
                 for slot in dead:
                     if slot.process is None:
                         continue
                     slot.process.join(timeout=5)
-                    timed_out = getattr(slot, "timed_out", False)
-                    slot.timed_out = False  # type: ignore[attr-defined]
+                    timed_out, slot.timed_out = slot.timed_out, False
                     how = (f"took longer than {self.item_timeout:g} s and was killed" if timed_out
                            else describe_exit(slot.process.exitcode))
                     item = slot.item
@@ -1146,7 +1146,7 @@ def run_batch(sources: Sequence[str | os.PathLike], out: str | os.PathLike, *, c
         n_workers = workers or default_workers()
         try:
             if not todo:
-                pass
+                n_workers = 0
             elif engine == "local":
                 pool = LocalPool(config, min(n_workers, len(todo)), annotate_dir=annotate_dir, item_timeout=item_timeout)
                 try:

@@ -140,14 +140,18 @@ def run_ray(items: Sequence[BatchInput], config: BatchConfig,
     t0 = time.perf_counter()
     started_here = False
     if not ray.is_initialized():
-        options = {"include_dashboard": False, "log_to_driver": False, **(init_options or {})}
+        options = {"log_to_driver": False, **(init_options or {})}
         try:
-            if address:
+            if address or os.environ.get("RAY_ADDRESS"):  # joining a cluster: its own settings stand
                 ray.init(address=address, **options)
-            else:
-                ray.init(**options)
+            else:  # a local Ray for this run only
+                ray.init(include_dashboard=False, **options)
         except Exception as exc:  # noqa: BLE001 - say what failed, in one line
-            raise BatchError(f"cannot start or reach Ray{f' at {address}' if address else ''}: {exc}") from None
+            hint = ""
+            if address and "AUTH_MODE" not in os.environ:
+                hint = ("; a cluster started with `ray start` (Ray >= 2.59) wants token authentication: set "
+                        "RAY_AUTH_MODE=token here, with the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
+            raise BatchError(f"cannot start or reach Ray{f' at {address}' if address else ''}: {exc}{hint}") from None
         started_here = True
     init_s = time.perf_counter() - t0
     try:

@@ -166,7 +166,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                         part_rows=args.part_rows, item_timeout=args.item_timeout, ray_init=init)
     s = summary
     print(f"inputs     {s.inputs} ({s.skipped} already in {s.out}, {s.done} run now)")
-    print(f"engine     {s.engine}, {s.workers} worker(s)" + (f", started in {s.startup_s:.1f} s" if s.startup_s else ""))
+    if s.done:
+        print(f"engine     {s.engine}, {s.workers} worker(s)" + (f", started in {s.startup_s:.1f} s" if s.startup_s else ""))
     print(f"done       {s.done} inputs, {s.frames} frames in {s.seconds:.1f} s ({s.items_per_s:.2f} items/s, "
           f"{s.frames_per_s:.1f} frames/s); {s.rows} rows")
     if s.recovered_rows:

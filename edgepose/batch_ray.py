@@ -148,7 +148,7 @@ def run_ray(items: Sequence[BatchInput], config: BatchConfig,
                 ray.init(include_dashboard=False, **options)
         except Exception as exc:  # noqa: BLE001 - say what failed, in one line
             hint = ""
-            if address and "AUTH_MODE" not in os.environ:
+            if address and "RAY_AUTH_MODE" not in os.environ:
                 hint = ("; a cluster started with `ray start` (Ray >= 2.59) wants token authentication: set "
                         "RAY_AUTH_MODE=token here, with the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
             raise BatchError(f"cannot start or reach Ray{f' at {address}' if address else ''}: {exc}{hint}") from None

@@ -236,3 +236,50 @@ def test_cli_batch_with_annotations_and_progress(dataset, tmp_path):
     other = subprocess.run([sys.executable, "-m", "edgepose", "batch", str(dataset / "bus.jpg"), "-o", str(out),
                             "--rounds", "1", "--no-progress"], capture_output=True, text=True, timeout=600)
     assert other.returncode == 1 and "another pipeline" in other.stderr and "rounds" in other.stderr
+
+
+def test_ctrl_c_keeps_the_finished_inputs_in_a_part(dataset, tmp_path):
+    """SIGINT to `edgepose batch` (Ctrl-C): exit status 130, the inputs finished so far are in a Parquet
+    part (the journal is rolled), no worker is left running, and a rerun does only the rest."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "edgepose", "batch", str(dataset), "-o", str(out), "-j", "2", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        journals = list(out.glob(".journal-*.arrows"))
+        if journals and len(read_journal(journals[0])) >= 1:
+            break
+        time.sleep(0.05)
+    children = child_pids(proc.pid)
+    assert children  # the workers
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not list(out.glob(".journal-*")) and list(out.glob("part-*.parquet"))
+    done = set(read_results(out)["source"].to_pylist())
+    assert 1 <= len(done) < 8
+    time.sleep(1)
+    assert not [pid for pid in children if alive(pid)]
+    summary = run_batch([dataset], out, config=BatchConfig().resolved(), workers=2)
+    assert summary.skipped == len(done) and summary.done == 8 - len(done)
+
+
+def child_pids(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -13,8 +13,9 @@ MXNet 1.9.1 (src/operator/contrib/bounding_box-inl.h, BoxNMSForward), per batch 
     whose first coordinate is negative, the -1 rows included).
 
 The ONNX graph does the same with static shapes except NonMaxSuppression's own output:
-Where(valid, score, -inf) -> TopK(topk) gives the candidates in MXNet's order (TopK keeps the lower
-index first on ties, as MXNet's stable sort does); NonMaxSuppression runs on them. Per-class
+Where(valid, score, -inf) -> the best `topk` in MXNet's order (score, then row index: see _candidates;
+runtimes' TopK break ties differently); NonMaxSuppression runs on them, fed their ranks as scores (so
+it cannot break ties its own way either) and corner boxes (MNN ignores center_point_box). Per-class
 suppression without knowing the classes statically: one NMS "class" slot per candidate j, holding
 the candidates of j's class when j is the first (highest-scoring) candidate of it, -inf elsewhere
 (so every class is suppressed exactly once, on its own rows). The selected candidate indices become a

@@ -161,9 +161,10 @@ def test_tflite_constants_are_rounded(tmp_path):
 
 @pytest.fixture(scope="module", params=["efficientnet_b0_style", "mobilenet_v3_small_style"])
 def deep_net(request, tmp_path_factory):
-    """A deep net with realistic BatchNorm statistics, exported and simplified once."""
+    """A deep net with realistic BatchNorm statistics (calibrated on, and fed, images in [-1, 1]),
+    exported and simplified once."""
     folder = tmp_path_factory.mktemp(request.param)
-    model, shape = heldout(request.param)
+    model, shape = heldout(request.param, calibration="uniform")
     onnx_path = folder / "net.onnx"
     stages.torch_to_onnx(model, onnx_path, input_shape=shape, output_names=["logits"], dynamic_batch=False)
     stages.simplify_onnx(onnx_path, folder / "net.sim.onnx")

@@ -144,8 +144,8 @@ def run_ray(items: Sequence[BatchInput], config: BatchConfig,
         try:
             if address or os.environ.get("RAY_ADDRESS"):  # joining a cluster: its own settings stand
                 ray.init(address=address, **options)
-            else:  # a local Ray for this run only
-                ray.init(include_dashboard=False, **options)
+            else:  # a local Ray for this run only ("local": not a cluster some `ray start` left recorded)
+                ray.init(address="local", include_dashboard=False, **options)
         except Exception as exc:  # noqa: BLE001 - say what failed, in one line
             hint = ""
             if address and "RAY_AUTH_MODE" not in os.environ:

@@ -1,6 +1,6 @@
 """The Ray engine on a real local Ray cluster that this module starts and stops itself.
 
-`ray.init(num_cpus=2, include_dashboard=False)` on this machine (loopback only): ~10 s to start, then
+`ray.init(address="local", num_cpus=2, include_dashboard=False)` on this machine (loopback only): ~10 s to start, then
 ~20-30 s per run of the dataset (two actors each loading the pipeline, then the inputs). The whole
 module takes about 1.5 minutes on 2 shared cores, so it runs in the default suite; it is skipped when
 the `ray` extra is not installed (pip install -e '.[ray]').
@@ -26,7 +26,7 @@ def ray_cluster(tmp_path_factory):
     hook = f"crashme:segv;crashonce:once-segv:{flag}"
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {CRASH_HOOK_ENV: hook}})
     yield flag
     ray.shutdown()

@@ -13,10 +13,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-pytest.importorskip("pyarrow")
-
-from edgepose import assets  # noqa: E402
-from edgepose.clips import make_clip, write_clip  # noqa: E402
+from edgepose import assets
+from edgepose.clips import make_clip, write_clip
 
 CLIP_FRAMES = 6
 

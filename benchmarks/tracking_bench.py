@@ -5,8 +5,8 @@ as MP4 and decoded back). Everything runs on one core: edgepose in this process 
 `os.sched_setaffinity`, one thread), MediaPipe's `mp.solutions.pose.Pose(static_image_mode=False)`
 in its own venv pinned with `taskset` (worker `_mediapipe_video_worker.py`). One pass = the whole
 clip from a fresh tracker (so frame 0 pays for the detector, as in any video); the cases alternate
-pass by pass for `rounds` rounds and the median of the per-pass means is reported, so load from
-the other core hits every case alike.
+pass by pass for `rounds` rounds; a case's figure is the median of its pass means, a ratio the
+median over rounds of the ratio within each round, so load from the other core hits both sides.
 
 Cases:
   track           Tracker, default options (every person, detector every 15 frames for newcomers)
@@ -54,7 +54,7 @@ class TrackingBench:
     stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # tracking passes: mean per frame
     detector_frames: dict[str, int] = field(default_factory=dict)
     people: dict[str, float] = field(default_factory=dict)  # mean people per frame
-    ratios: dict[str, float] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)  # median over rounds of per-round ratios
     overhead_ms: float = float("nan")  # median of (track_mp frame - bare landmark model call right after it)
     engines: dict[str, str] = field(default_factory=dict)
 
@@ -223,11 +223,15 @@ def bench_tracking(clip: str = "bus:pan", *, rounds: int = 5, cpu: int | None = 
             result.frame_median_ms[key] = float(np.median(np.concatenate(values)))
     for key, parts in stages.items():
         result.stages_ms[key] = {k: float(np.mean(v)) for k, v in parts.items()}
-    ms = result.ms
-    result.ratios["track / detect"] = ms["track"] / ms["detect"]
-    result.ratios["track_mp / detect_mp"] = ms["track_mp"] / ms["detect_mp"]
-    if "mediapipe_video" in ms:
-        result.ratios["track_mp / mediapipe_video"] = ms["track_mp"] / ms["mediapipe_video"]
+    def paired(a: str, b: str) -> float:
+        """Median over rounds of the ratio of the two cases' pass means in that round (the passes of a
+        round ran back to back, so load that changes between rounds cancels)."""
+        return float(np.median([np.mean(x) / np.mean(y) for x, y in zip(passes[a], passes[b])]))
+
+    result.ratios["track / detect"] = paired("track", "detect")
+    result.ratios["track_mp / detect_mp"] = paired("track_mp", "detect_mp")
+    if passes["mediapipe_video"]:
+        result.ratios["track_mp / mediapipe_video"] = paired("track_mp", "mediapipe_video")
     result.overhead_ms = float(np.median(overhead))
     return result
 

@@ -109,23 +109,22 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_track(args: argparse.Namespace) -> int:
     from .video import run_track
 
-    pipeline = None
-    if args.model or args.detector or args.fp32 or args.rounds != 3 or args.threads != 1:
-        from .demo import default_pipeline
+    def make_pipeline():  # called by run_track once the source and outputs are checked
+        from .demo import default_pipeline, demo_model, detector_model
         from .detector import Detector
         from .pipeline import Pipeline
         from .predictor import Predictor
 
         if args.model or args.detector:
-            from .demo import demo_model, detector_model
+            backend = None if args.backend == "mnn" else args.backend
+            return Pipeline(Detector(args.detector or detector_model(fp16=not args.fp32), backend=backend,
+                                     threads=args.threads),
+                            Predictor(args.model or demo_model(fp16=not args.fp32), backend=backend,
+                                      threads=args.threads), rounds=args.rounds)
+        return default_pipeline(fp16=not args.fp32, threads=args.threads, rounds=args.rounds,
+                                backend=None if args.backend == "mnn" else args.backend)
 
-            pipeline = Pipeline(Detector(args.detector or detector_model(fp16=not args.fp32), threads=args.threads),
-                                Predictor(args.model or demo_model(fp16=not args.fp32), threads=args.threads),
-                                rounds=args.rounds)
-        else:
-            pipeline = default_pipeline(fp16=not args.fp32, threads=args.threads, rounds=args.rounds)
-    source = int(args.source) if args.source.isdigit() and not Path(args.source).exists() else args.source
-    summary = run_track(source, output=args.output, jsonl=args.jsonl, show=args.show, pipeline=pipeline,
+    summary = run_track(args.source, output=args.output, jsonl=args.jsonl, show=args.show, pipeline=make_pipeline,
                         fps=args.fps, max_frames=args.max_frames, progress=not args.no_progress,
                         detect_every=args.detect_every or None, max_people=args.max_people,
                         smooth=not args.no_smooth)
@@ -299,6 +298,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     track.add_argument("--model", help="keypoint model (default: BlazePose full from the pinned wheel)")
     track.add_argument("--detector", help="person detector (default: MediaPipe's, from the pinned wheel)")
     track.add_argument("--fp32", action="store_true", help="the pinned models with FP32 weights")
+    track.add_argument("--backend", choices=["mnn", "auto"], default="mnn",
+                       help="engine: mnn (default) or auto (each model on the fastest engine installed here, "
+                            "measured once; see Backends in the README)")
     track.add_argument("--threads", type=int, default=1)
     track.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     track.set_defaults(func=_cmd_track)

@@ -180,6 +180,8 @@ def _image_paths(spec: Any) -> tuple[list[Path], str]:
     if _GLOB_CHARS.search(text):
         paths = [Path(p) for p in glob.glob(text, recursive=True)]
         return sorted((p for p in paths if p.is_file()), key=_natural_key), f"glob {text!r}"
+    if not Path(text).is_file():
+        raise ImageError(f"image file not found: {text}")
     return [Path(text)], text
 
 

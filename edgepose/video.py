@@ -301,7 +301,8 @@ def run_track(source: Any, *, output: str | Path | None = None, jsonl: str | Pat
     """Track people through `source` (edgepose.sources) and write what was asked: an annotated
     video (`output`), one JSON line per frame (`jsonl`), a live window (`show`).
 
-    pipeline   an edgepose.Pipeline (default: MediaPipe's detector + BlazePose, edgepose.demo)
+    pipeline   an edgepose.Pipeline, or a function that makes one (called after the output checks);
+               default: MediaPipe's detector + BlazePose (edgepose.demo)
     fps        frame rate of sources without one (images, arrays; default 30)
     max_frames stop after this many frames
     progress   show a progress bar with the frame rate on stderr (tqdm's, if installed)
@@ -321,20 +322,22 @@ def run_track(source: Any, *, output: str | Path | None = None, jsonl: str | Pat
         raise OutputError("the video and the JSON lines would go to the same file; give two paths")
     if show:
         check_display()  # before the models load: a missing GUI or display is known now
-    if pipeline is None:
-        from .demo import default_pipeline
-
-        pipeline = default_pipeline()
-    tracker = Tracker(pipeline, **tracker_options)
     sinks: list[_AtomicOutput] = []
     ids: set[int] = set()
     most = 0
     stopped: str | None = None
     t0 = time.perf_counter()
     samples: dict[str, list[float]] = {}
-    src = open_source(source, fps=fps)
+    src = open_source(source, fps=fps)  # a missing camera or a corrupt file fails here, before the models load
     bar = window = None
     try:
+        if pipeline is None:
+            from .demo import default_pipeline
+
+            pipeline = default_pipeline()
+        elif callable(pipeline) and not hasattr(pipeline, "predictor"):
+            pipeline = pipeline()  # a factory: the models load only once source and outputs are known good
+        tracker = Tracker(pipeline, **tracker_options)
         window = LiveWindow() if show else None
         if progress:
             total = src.count if max_frames is None or src.count is None else min(src.count, max_frames)

@@ -40,7 +40,8 @@ def _rel(a: np.ndarray, ref: np.ndarray) -> float:
     return float(np.abs(a - ref).max(initial=0.0)) / scale
 
 
-def measure_model(name: str, *, cache: Path, rounds: int, calls: int, seed: int = 0) -> dict:
+def measure_model(name: str, *, cache: Path, rounds: int, calls: int, seed: int = 0,
+                  levels: tuple[int, ...] = LEVELS) -> dict:
     from edgepose.backends import open_backend
     from edgepose.benchmarks.models_source import resolve
 
@@ -58,7 +59,7 @@ def measure_model(name: str, *, cache: Path, rounds: int, calls: int, seed: int 
     backends: dict[int, object] = {}
     errors: dict[int, float | None] = {}
     feeds = ref = None
-    for lv in LEVELS:
+    for lv in levels:
         be = backends[lv] = open_backend(mnn_path, "mnn", threads=1, winograd_level=lv)
         if feeds is None:
             feeds = _feeds(be, seed)
@@ -69,8 +70,8 @@ def measure_model(name: str, *, cache: Path, rounds: int, calls: int, seed: int 
     for be in backends.values():  # warm-up
         for _ in range(3):
             be.run(feeds)
-    per_round: dict[int, list[float]] = {lv: [] for lv in LEVELS}
-    order = list(LEVELS)
+    per_round: dict[int, list[float]] = {lv: [] for lv in levels}
+    order = list(levels)
     rnd = random.Random(seed)
     for _ in range(rounds):
         rnd.shuffle(order)
@@ -84,11 +85,13 @@ def measure_model(name: str, *, cache: Path, rounds: int, calls: int, seed: int 
             per_round[lv].append(statistics.median(times) * 1e3)
     ms = {lv: statistics.median(v) for lv, v in per_round.items()}
     # Per-round ratio to level 3, then the median: robust to a round slowed by a neighbour.
-    ratios = {lv: statistics.median(a / b for a, b in zip(per_round[lv], per_round[3])) for lv in LEVELS}
+    base = 3 if 3 in levels else levels[-1]
+    ratios = {lv: statistics.median(a / b for a, b in zip(per_round[lv], per_round[base])) for lv in levels}
     return {"model": name, "mnn": str(mnn_path), "reference": getattr(ref_runner, "name", None),
             "max_rel_error": {str(k): v for k, v in errors.items()},
             "median_ms": {str(k): round(v, 3) for k, v in ms.items()},
-            "ratio_to_level3": {str(k): round(v, 3) for k, v in ratios.items()}}
+            "ratio_to_level3": {str(k): round(v, 3) for k, v in ratios.items()},
+            "per_round_ms": {str(k): [round(t, 3) for t in v] for k, v in per_round.items()}}
 
 
 def _cpu() -> str:
@@ -111,6 +114,7 @@ def main(argv=None) -> int:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--cache", type=Path, default=None, help="conversion cache (default: edgepose's bench cache)")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--levels", default="0,1,2,3", help="levels to compare (default 0,1,2,3; ratios are to 3)")
     args = parser.parse_args(argv)
     from edgepose.assets import cache_dir
     from edgepose.benchmarks.models_source import expand_names
@@ -118,12 +122,16 @@ def main(argv=None) -> int:
     cache = args.cache or (cache_dir() / "bench")
     rows = []
     for name in expand_names(args.models):
-        row = measure_model(name, cache=cache, rounds=args.rounds, calls=args.calls)
+        levels = tuple(int(v) for v in args.levels.split(","))
+        row = measure_model(name, cache=cache, rounds=args.rounds, calls=args.calls, levels=levels)
         rows.append(row)
         err = "  ".join(f"L{k} {v:.1e}" if v is not None else f"L{k} -" for k, v in row["max_rel_error"].items())
         spd = "  ".join(f"L{k} {row['median_ms'][k]:.2f} ms ({row['ratio_to_level3'][k]:.3f})" for k in row["median_ms"])
         print(f"{name:20s} err: {err}\n{'':20s} speed: {spd}", file=sys.stderr, flush=True)
-    result = {"cpu": _cpu(), "rounds": args.rounds, "calls": args.calls, "rows": rows}
+    import os
+
+    result = {"cpu": _cpu(), "rounds": args.rounds, "calls": args.calls, "load_average": os.getloadavg(),
+              "rows": rows}
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))

@@ -34,8 +34,10 @@ PRECISIONS = {"normal": "normal", "high": "high", "low": "low",
 # MNN's Interpreter::HintMode::WINOGRAD_MEMORY_LEVEL (pymnn takes the enum as an int). MNN's default,
 # 3, lets 3x3 convolutions use its largest Winograd tiles: ~1e-3 relative error per conv, measured
 # here (9e-4 on one 64-channel 3x3 conv; 2.0e-4 on GluonCV's mobile_pose_resnet18_v1b); 0 (no
-# Winograd), 1 and 2 stay <= 1.2e-6. Level 1 costs no measurable speed (benchmarks/README.md, "MNN
-# Winograd level"). MNN shares one CPU runtime between runtime managers of the same configuration:
+# Winograd), 1 and 2 stay <= 1.2e-6. Level 1 costs nothing measurable on the zoo, BlazePose and the
+# hand models, 5-15 % on the ResNet/DenseNet/Inception family, and is faster on GluonCV's mobile pose
+# nets (benchmarks/README.md, "MNN Winograd level"); winograd_level=3 is the speed option.
+# MNN shares one CPU runtime between runtime managers of the same configuration:
 # a module picks its kernels at its first run (and on a resize) with the hint most recently set in
 # the process, so backends with different levels in one process are not isolated from each other.
 HINT_WINOGRAD_MEMORY_LEVEL = 3

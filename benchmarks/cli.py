@@ -9,6 +9,7 @@
     edgepose bench table-b                          # table B: pruned ResNets (MXNet fixtures; built if missing)
     edgepose bench table-c int8-tflite              # table C: FP32 vs INT8 (MNN, ONNX Runtime)
     edgepose bench pipeline --image bus             # detector + landmarks vs MediaPipe's Pose.process, 1 core
+    edgepose bench tracking bus:pan                 # video: tracking vs every-frame detection vs MediaPipe VIDEO
 
 Tables go to stdout (or JSON with --json), progress to stderr.
 """
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="*",
                         help="registry names, groups (table-a [default], all, quick, table-b, table-c, int8-tflite), "
-                             "`pipeline` (the top-down pipeline beside MediaPipe's own), "
+                             "`pipeline` (the top-down pipeline beside MediaPipe's own), `tracking [PHOTO:MOTION]` "
+                             "(video tracking beside MediaPipe's VIDEO mode), "
                              "pinned TFLite assets (pose_landmark_full, hand_landmark_lite, hand_landmark_full), "
                              "mxnet:<GluonCV fixture> (e.g. mxnet:resnet50_v1d) or .onnx/.mnn/.tflite files")
     parser.add_argument("-V", "--variants",
@@ -141,6 +143,16 @@ def run_writeup(args) -> int:
     return 0
 
 
+def run_tracking_bench(args) -> int:
+    """`edgepose bench tracking [PHOTO:MOTION]`: tracking vs detecting every frame vs MediaPipe VIDEO mode."""
+    from .tracking_bench import bench_tracking
+
+    clip = args.models[1] if len(args.models) > 1 else "bus:pan"
+    result = bench_tracking(clip, rounds=args.rounds or 5)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.to_markdown())
+    return 0
+
+
 def run_pipeline_bench(args) -> int:
     """`edgepose bench pipeline`: detector + landmarks beside MediaPipe's own pipeline, one core."""
     from .pipeline_bench import bench_pipeline
@@ -162,6 +174,8 @@ def run_bench(args) -> int:
         return run_writeup(args)
     if args.models == ["pipeline"]:
         return run_pipeline_bench(args)
+    if args.models and args.models[0] == "tracking":
+        return run_tracking_bench(args)
     opts = _options(args)
     result = run_benchmark(options=opts)
     paths = write_reports(result, args.output_dir, table_variant=args.table_variant)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from edgepose.cpu import CLASSES, cpu_info
 from edgepose.errors import CalibrationError, ConversionError, EdgePoseError, MetadataError, ParityError
 from edgepose.spec import ModelSpec
 
@@ -35,6 +36,7 @@ ENGINE_ALIASES = {"mnn": ("mnn",), "onnxruntime": ("onnxruntime",), "ort": ("onn
 DEFAULT_THRESHOLD_PX_256 = 3.0
 DEFAULT_CALIB_COUNT = 64  # pinned:hand gives 54: all of them beat 32 (hand_landmark_lite 2.60 vs 3.10 px)
 SLOW_SPEEDUP = 1.2
+RECOMMEND_SPEEDUP = 1.3  # an INT8 file is recommended when at least this much faster than FP32 here
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class Int8Options:
     engines         "mnn" and/or "onnxruntime".
     mnn_method      MNN feature method EMA | KL | ADMM; mnn_weight_method MAX_ABS | ADMM.
     ort_method      ONNX Runtime calibration: minmax | entropy | percentile.
+    ort_activations "uint8" (U8S8) | "int8" (S8S8); ort_weight_range "full" | "pair-safe" | "7bit".
+                    None = chosen for the CPU class (ort_engine.select_config: U8S8; full-range
+                    weights with VNNI/AMX/Arm, pair-safe weights on other x86).
+    cpu_class       the CPU class the files are for (edgepose.cpu.CLASSES); None = this machine's.
+                    Accuracy and speed are always measured on this machine.
     calib_count     samples used (spread evenly over the set); None = min(64, all). More than
                     the set holds is a CalibrationError.
     holdout         photos for the accuracy check: a folder, "pinned:person"/"pinned:hand", or
@@ -58,7 +65,9 @@ class Int8Options:
     mnn_method: str = mnn_engine.DEFAULT_METHOD
     mnn_weight_method: str = "MAX_ABS"
     ort_method: str = ort_engine.DEFAULT_METHOD
-    ort_activations: str = ort_engine.DEFAULT_ACTIVATIONS
+    ort_activations: str | None = None
+    ort_weight_range: str | None = None
+    cpu_class: str | None = None
     calib_count: int | None = None
     holdout: str | Path | None = None
     keep_float: tuple[str, ...] = ()
@@ -79,6 +88,10 @@ class Int8Options:
         object.__setattr__(self, "engines", tuple(engines))
         mnn_engine.check_methods(self.mnn_method, self.mnn_weight_method)
         ort_engine.check_method(self.ort_method)
+        if self.cpu_class is not None and self.cpu_class not in CLASSES:
+            raise ConversionError(f"unknown CPU class {self.cpu_class!r}; use one of {', '.join(CLASSES)}")
+        ort_engine.select_config(self.cpu_class or "x86-unknown", activations=self.ort_activations,
+                                 weight_range=self.ort_weight_range)  # validates the names
         if self.calib_count is not None and self.calib_count < 1:
             raise CalibrationError(f"calib_count must be at least 1, got {self.calib_count}")
         if not (self.threshold_px_256 > 0 and math.isfinite(self.threshold_px_256)):
@@ -112,7 +125,8 @@ def quantize_int8(fp32: Mapping[str, str | Path], *, calib: Any, spec: ModelSpec
     cal, hold = _calibration_sets(calib, opts, reader, spec)
     report = Int8Report(model=spec.name or stem, output_dir=out_dir, stem=stem,
                         threshold_px_256=opts.threshold_px_256, strict=opts.strict,
-                        calibration=cal.provenance(), holdout=hold.provenance())
+                        calibration=cal.provenance(), holdout=hold.provenance(), cpu=cpu_info().to_dict(),
+                        target_cpu_class=opts.cpu_class or cpu_info().cpu_class)
     for engine in opts.engines:
         result = _run_engine(engine, files, out_dir, stem, spec, cal, hold, opts)
         report.engines.append(result)
@@ -209,6 +223,9 @@ def _run_engine(engine: str, files: Mapping[str, Path], out_dir: Path, stem: str
                                              input_name=engine_spec.input_name, rounds=opts.speed_rounds)
             if result.speed.speedup < SLOW_SPEEDUP:
                 result.notes.append(_why_not_faster(engine, result.speed.speedup, result.details))
+        result.recommendation = recommend(result, target_class=opts.cpu_class or cpu_info().cpu_class)
+        if result.recommendation["verdict"] == "do-not-ship" and result.status == "ok":
+            log.warning("INT8 %s: %s", engine, result.recommendation["reason"])
         if not ok:
             result.error = (f"mean keypoint error {result.accuracy.mean_px_256:.2f} px at 256 scale "
                             f"> {opts.threshold_px_256:g} (max {result.accuracy.max_px_256:.1f} px, "
@@ -221,14 +238,59 @@ def _run_engine(engine: str, files: Mapping[str, Path], out_dir: Path, stem: str
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {exc}"
         log.warning("INT8 with %s failed: %s", engine, exc)
+        result.recommendation = recommend(result, target_class=opts.cpu_class or cpu_info().cpu_class)
     return result
 
 
-def _int8_spec(spec: ModelSpec, engine: str, source: Path, cal: CalibrationSet, details: Mapping[str, Any]) -> ModelSpec:
+def recommend(result: EngineResult, *, target_class: str) -> dict[str, Any]:
+    """Whether to ship this engine's INT8 file, from what was measured on this CPU.
+
+    ship        accurate and at least RECOMMEND_SPEEDUP x faster than FP32 here;
+    marginal    accurate, faster, but by less than that: FP32/FP16 is as good unless size matters;
+    do-not-ship inaccurate, failed, or slower than FP32 on this CPU (e.g. MNN INT8 on x86, whose pip
+                wheel has no VNNI int8 kernels);
+    untimed     accurate, speed not measured.
+    """
+    here = cpu_info()
+    where = f"this CPU ({here.model_name}, {here.cpu_class})"
+    sp = result.speed
+    if result.status == "failed":
+        verdict, reason = "do-not-ship", f"INT8 {result.engine} failed: {result.error}"
+    elif result.status != "ok":
+        verdict, reason = "do-not-ship", f"INT8 {result.engine} is not accurate enough: {result.error}"
+    elif sp is None:
+        verdict, reason = "untimed", f"INT8 {result.engine} is accurate; its speed was not measured"
+    elif sp.speedup < 1.0:
+        verdict = "do-not-ship"
+        reason = (f"INT8 {result.engine} is SLOWER than FP32 on {where}: x{sp.speedup:.2f} "
+                  f"({sp.int8_ms:.2f} ms vs {sp.fp32_ms:.2f} ms); do not ship {_name(result)}, ship the FP32/FP16 file")
+    elif sp.speedup < RECOMMEND_SPEEDUP:
+        verdict = "marginal"
+        reason = (f"INT8 {result.engine} is only x{sp.speedup:.2f} of FP32 on {where} (below the x{RECOMMEND_SPEEDUP:g} "
+                  "worth shipping): the FP32/FP16 file is as good unless file size matters")
+    else:
+        verdict, reason = "ship", f"INT8 {result.engine} is accurate and x{sp.speedup:.2f} of FP32 on {where}"
+    if target_class != here.cpu_class and sp is not None:
+        reason += f"; timed on {here.cpu_class}, not on the target {target_class}: time it there"
+    return {"verdict": verdict, "ship": verdict == "ship", "reason": reason, "timed_on": here.to_dict(),
+            "target_cpu_class": target_class}
+
+
+def _name(result: EngineResult) -> str:
+    return result.artifact.name if result.artifact is not None else "the INT8 file"
+
+
+def _int8_spec(spec: ModelSpec, engine: str, source: Path, cal: CalibrationSet, details: Mapping[str, Any],
+               opts: Int8Options) -> ModelSpec:
+    """The INT8 file's card: how it was quantised, on which CPU it was calibrated (and is timed,
+    in the same run), and the CPU class its settings are for."""
     tools = ("MNN",) if engine == "mnn" else ("onnxruntime", "onnx")
+    here = cpu_info()
     return spec.with_provenance(
         precision="int8", stage=f"int8-{engine}", parent=source.name, parent_sha256=sha256_of(source),
-        quantization={"engine": engine, **details, "calibration": cal.provenance()}, tools=tool_versions(*tools))
+        quantization={"engine": engine, **details, "calibration": cal.provenance(), "cpu": here.to_dict(),
+                      "target_cpu_class": opts.cpu_class or here.cpu_class},
+        tools=tool_versions(*tools))
 
 
 def _mnn(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec, cal: CalibrationSet,
@@ -239,7 +301,7 @@ def _mnn(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec,
     mspec = _spec_for(src, spec)
     method, weight = mnn_engine.check_methods(opts.mnn_method, opts.mnn_weight_method)
     int8_spec = _int8_spec(mspec, "mnn", src, cal, {"method": method, "weight_method": weight,
-                                                     "keep_float": list(opts.keep_float)})
+                                                     "keep_float": list(opts.keep_float)}, opts)
     dst = out_dir / f"{stem}.int8.mnn"
     result.details = mnn_engine.quantize(src, dst, cal, mspec, int8_spec, method=method, weight_method=weight,
                                          keep_float=opts.keep_float, debug=opts.layer_report, timeout=opts.timeout)
@@ -276,13 +338,19 @@ def _ort(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec,
     result.fp32_artifact = src
     ospec = _spec_for(src, spec)
     method = ort_engine.check_method(opts.ort_method)
+    config = ort_engine.select_config(opts.cpu_class, activations=opts.ort_activations,
+                                      weight_range=opts.ort_weight_range)
     int8_spec = _int8_spec(ospec, "onnxruntime", src, cal,
-                           {"method": method, "format": "QDQ", "activations": opts.ort_activations,
-                            "weights": "int8 per-channel",
-                            "keep_float": list(opts.keep_float)})
+                           {"method": method, "format": "QDQ", "activations": config.activations,
+                            "weights": f"int8 per-channel, {config.weight_range} range",
+                            "settings": config.to_dict(), "keep_float": list(opts.keep_float)}, opts)
     dst = out_dir / f"{stem}.int8.onnx"
     details = ort_engine.quantize(src, dst, cal, ospec, int8_spec, method=method, keep_float=opts.keep_float,
-                                  activations=opts.ort_activations, debug=opts.layer_report, split_on=hold)
+                                  activations=config.activations, weight_range=config.weight_range,
+                                  cpu_class=config.cpu_class, debug=opts.layer_report, split_on=hold)
+    if config.warning:
+        result.notes.append(f"WARNING: {config.warning}")
+        log.warning("INT8 onnxruntime: %s", config.warning)
     result.layers = details.pop("layers", [])
     if "error_split" in details:
         result.notes.append(_split_note(details["error_split"]))

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Mapping
 
+from edgepose.cpu import CLASSES
 from edgepose.errors import CalibrationError, ConversionError
 from edgepose.spec import ModelSpec
 
@@ -39,8 +40,18 @@ def add_int8_arguments(parser: argparse.ArgumentParser) -> None:
                         "minmax (default) | entropy | percentile (repeatable, one per engine)")
     g.add_argument("--weight-method", default="MAX_ABS", type=str.upper, choices=mnn_engine.WEIGHT_METHODS,
                    help="MNN weight quantisation (default MAX_ABS)")
-    g.add_argument("--ort-activations", default=ort_engine.DEFAULT_ACTIVATIONS, choices=ort_engine.ACTIVATIONS,
-                   help="ONNX Runtime activation type: uint8 (U8S8, default, fastest here) or int8 (S8S8)")
+    g.add_argument("--ort-activations", default=None, choices=ort_engine.ACTIVATIONS,
+                   help="ONNX Runtime activation type: uint8 (U8S8, the default: fastest) or int8 (S8S8; on x86 "
+                        "ONNX Runtime runs it on the same U8S8 kernels)")
+    g.add_argument("--ort-weight-range", default=None, choices=ort_engine.WEIGHT_RANGES,
+                   help="ONNX Runtime int8 weight range: full (8 bits), pair-safe (per channel the widest range "
+                        "whose int16 pair sums stay within int16 on the calibration crops) or 7bit (reduce_range). "
+                        "Default: full on CPUs with VNNI/AMX and Arm, pair-safe on other x86, whose U8S8 kernels "
+                        "(vpmaddubsw) saturate otherwise")
+    g.add_argument("--int8-cpu-class", default=None, choices=CLASSES, metavar="CLASS",
+                   help="choose the INT8 settings for this CPU class instead of this machine's (e.g. x86-avx2 "
+                        "to make a file for AVX2-only CPUs on a VNNI machine); accuracy and speed are still "
+                        f"measured here. One of: {', '.join(CLASSES)}")
     g.add_argument("--calib-count", type=int, metavar="N",
                    help="calibration samples to use, spread over the set (default: up to 64); more than the "
                         "folder gives is an error")
@@ -78,6 +89,7 @@ def options_from_args(args: argparse.Namespace) -> Int8Options:
     rounds = getattr(args, "int8_speed_rounds", 12)
     return Int8Options(
         engines=(args.engine,), mnn_weight_method=args.weight_method, ort_activations=args.ort_activations,
+        ort_weight_range=getattr(args, "ort_weight_range", None), cpu_class=getattr(args, "int8_cpu_class", None),
         calib_count=args.calib_count, holdout=args.int8_holdout, keep_float=tuple(args.keep_float or ()),
         threshold_px_256=args.int8_threshold, strict=not args.int8_no_strict, layer_report=args.layer_report,
         speed=rounds > 0, speed_rounds=max(rounds, 1), progress=not getattr(args, "quiet", False),
@@ -87,7 +99,8 @@ def options_from_args(args: argparse.Namespace) -> Int8Options:
 def check_int8_args(args: argparse.Namespace) -> None:
     """Fail fast, before the FP32 conversion, on INT8 flags that cannot work."""
     if not getattr(args, "int8", False):
-        given = [f for f in ("calib", "calib_count", "int8_holdout", "keep_float") if getattr(args, f, None)]
+        given = [f for f in ("calib", "calib_count", "int8_holdout", "keep_float", "ort_activations",
+                             "ort_weight_range", "int8_cpu_class") if getattr(args, f, None)]
         if given:
             raise ConversionError(f"--{given[0].replace('_', '-')} is an INT8 option; add --int8")
         return

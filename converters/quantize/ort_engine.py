@@ -5,8 +5,15 @@ ConvTranspose(4, s2, p1) as Convs and an RGB stride-2 stem as SpaceToDepth + 2x2
 (graph_rewrite.py: what ORT's int8 kernels lack or run slowly), run
 `quant_pre_process` (shape inference + graph optimisation, as ONNX Runtime recommends),
 calibrate with the Predictor's tensors one sample at a time (graphs with a baked batch of 1
-work), write QDQ with Softmax left float (FLOAT_OPS) and embed the INT8 model card. U8S8 rather than ORT's usual S8S8 on x86:
-measured faster here (S8S8 leaves residual Adds in float and blocks conv fusion).
+work), write QDQ with Softmax left float (FLOAT_OPS) and embed the INT8 model card. U8S8 rather than
+ORT's usual S8S8 on x86: measured faster (S8S8 leaves residual Adds in float and blocks conv fusion),
+and on x86 ORT runs S8S8 on the same U8S8 kernels anyway.
+
+The weights' range follows the CPU class the file is for (`select_config`): full 8-bit where int8
+sums are exact (VNNI, AMX, Arm); on x86 without VNNI, whose kernels sum pairs of products in
+saturating int16, "pair-safe" ranges: the full-range file's pair sums are emulated on calibration
+crops (saturation.py) and the channels that come near the int16 limit are quantised again over a
+wider range (fewer codes), the others keep 8 bits; the held-out crops then check what is left.
 """
 from __future__ import annotations
 
@@ -15,11 +22,13 @@ import logging
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from edgepose.cpu import VNNI_CLASSES
 from edgepose.errors import ConversionError
 from edgepose.spec import ModelSpec
 
@@ -40,6 +49,105 @@ _COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 # to 0 or one step and the expectation is lost. Excluded, its output is quantised (if at all) by its
 # consumer with the calibrated range (simdr_norm, random weights: 33 px -> 2.9 px vs FP32).
 FLOAT_OPS = ("Softmax",)
+
+
+WEIGHT_RANGES = ("full", "pair-safe", "7bit")
+PAIR_SAFE_LIMIT = 0.9 * 32767  # pair sums kept below this on the calibration crops (10 % headroom)
+PAIR_SAFE_CROPS = 16           # calibration crops the pair sums are measured on (spread over the set)
+
+
+@dataclass(frozen=True)
+class OrtConfig:
+    """The ONNX Runtime INT8 settings for one CPU class, and why.
+
+    weight_range  "full": per-channel int8 weights in [-127, 127];
+                  "pair-safe": per output channel the widest range (7 to 8 bits) whose int16 pair
+                  sums, emulated on the calibration crops (saturation.py), stay within
+                  PAIR_SAFE_LIMIT; channels that never come near the limit keep all 8 bits;
+                  "7bit": ONNX Runtime's reduce_range, every weight in [-64, 64].
+    """
+
+    activations: str            # "uint8" (U8S8) | "int8" (S8S8)
+    weight_range: str           # "full" | "pair-safe" | "7bit"
+    cpu_class: str              # the class the settings were chosen for
+    chosen: str                 # "for the CPU class" | "by the user"
+    reason: str
+    warning: str | None = None  # set when the settings lose accuracy on that class
+
+    @property
+    def label(self) -> str:
+        return ("S8S8" if self.activations == "int8" else "U8S8") + {
+            "full": "", "pair-safe": " pair-safe", "7bit": " 7-bit"}[self.weight_range]
+
+    @property
+    def reduce_range(self) -> bool:
+        return self.weight_range == "7bit"
+
+    @property
+    def holds_on(self) -> str:
+        """Where the accuracy measured on this machine also holds."""
+        if self.weight_range == "7bit":
+            return "every CPU class (7-bit weights: no int16 saturation in any ONNX Runtime kernel)"
+        if self.weight_range == "pair-safe":
+            return ("every CPU class: no pair sum of the calibration crops comes within 10 % of the int16 limit of "
+                    "the x86 kernels without VNNI (the held-out check below says how many still saturate)")
+        return ("CPUs whose int8 kernels accumulate in int32: x86 with VNNI or AMX (x86-avx512-vnni, x86-avx2-vnni) "
+                "and Arm; NOT x86 without VNNI (x86-avx2, x86-avx512), where ONNX Runtime's kernels saturate: "
+                "for those, make the file with --int8-cpu-class x86-avx2 (pair-safe weights)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "activations": self.activations, "weights": "int8 per-channel",
+                "weight_range": self.weight_range, "cpu_class": self.cpu_class, "chosen": self.chosen,
+                "reason": self.reason, "warning": self.warning, "holds_on": self.holds_on}
+
+
+def saturates(cpu_class: str, *, weight_range: str) -> bool:
+    """Whether ONNX Runtime's int8 convolutions can saturate on this class with these weights: x86
+    without VNNI/AMX runs them on `vpmaddubsw` (uint8 x int8 pairs summed in int16: 2 x 255 x 127 =
+    64770 > 32767). S8S8 does not escape it: on x86 ONNX Runtime turns int8 activation Q/DQ pairs
+    into uint8 ones (QDQS8ToU8Transformer) and runs the same U8S8 kernels (measured: hand_landmark_lite
+    S8S8 7.43 px on AVX2 against 2.51 px with VNNI). Unknown x86 flags count as saturating."""
+    return cpu_class.startswith("x86") and cpu_class not in VNNI_CLASSES and weight_range == "full"
+
+
+def select_config(cpu_class: str | None = None, *, activations: str | None = None,
+                  weight_range: str | None = None) -> OrtConfig:
+    """ONNX Runtime INT8 settings for `cpu_class` (default: this machine's). `activations` /
+    `weight_range` given by the user win; a choice that saturates on the class gets a warning.
+
+    Defaults, measured (converters/quantize/README.md): U8S8 (fastest; S8S8 runs on the same
+    kernels on x86, slower) with full-range per-channel weights where the int8 kernels accumulate in
+    int32 (x86 with VNNI or AMX, Arm); U8S8 with pair-safe weights on every other x86 (no
+    saturation at U8S8's speed, at most 1 bit of weight precision given up, only where needed).
+    """
+    from edgepose.cpu import cpu_class as this_class
+
+    cls = cpu_class or this_class()
+    if activations is not None and activations not in ACTIVATIONS:
+        raise ConversionError(f"ONNX Runtime activations must be one of {', '.join(ACTIVATIONS)}, got {activations!r}")
+    if weight_range is not None and weight_range not in WEIGHT_RANGES:
+        raise ConversionError(f"ONNX Runtime weight range must be one of {', '.join(WEIGHT_RANGES)}, "
+                              f"got {weight_range!r}")
+    user = activations is not None or weight_range is not None
+    acts = activations or DEFAULT_ACTIVATIONS
+    risky = saturates(cls, weight_range="full")
+    weights = weight_range or ("pair-safe" if risky else "full")
+    if not risky:
+        reason = (f"{cls}: int8 kernels accumulate in int32 (VNNI/AMX, or Arm), so full-range weights are exact"
+                  if cls.startswith(("x86", "arm")) else f"{cls}: no known int16 saturation")
+    elif cls.endswith("unknown"):
+        reason = f"{cls}: CPU flags unknown, so weights that cannot saturate int16 sums in case the CPU lacks VNNI"
+    else:
+        reason = (f"{cls}: no VNNI, so ONNX Runtime's U8S8 kernels (vpmaddubsw) saturate int16 pair sums of "
+                  "full-range weights; pair-safe weights keep them within int16 at the same speed")
+    warning = None
+    if saturates(cls, weight_range=weights):
+        warning = (f"{'S8S8' if acts == 'int8' else 'U8S8'} with full-range weights on {cls}: ONNX Runtime's int8 "
+                   "kernels without VNNI saturate int16 pair sums (S8S8 runs on the same U8S8 kernels on x86), "
+                   "so accuracy measured on a VNNI CPU does not hold there (hand_landmark_lite 7.9 px instead of "
+                   "2.6); use --ort-weight-range pair-safe")
+    return OrtConfig(activations=acts, weight_range=weights, cpu_class=cls,
+                     chosen="by the user" if user else "for the CPU class", reason=reason, warning=warning)
 
 
 def check_method(method: str) -> str:
@@ -166,20 +274,28 @@ def resolve_keep_float(path: Path, names: Sequence[str]) -> list[str]:
 
 def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8_spec: ModelSpec, *,
              method: str = DEFAULT_METHOD, keep_float: Sequence[str] = (), per_channel: bool = True,
-             activations: str = "int8", debug: bool = False, split_on: CalibrationSet | None = None) -> dict[str, Any]:
+             activations: str | None = None, weight_range: str | None = None, cpu_class: str | None = None,
+             debug: bool = False, split_on: CalibrationSet | None = None) -> dict[str, Any]:
     """Quantise ONNX model `fp32` to `dst` (QDQ, int8 weights; int8 or uint8 activations).
 
-    With `debug`: the per-layer list and the 8/16-bit error split (on `split_on`, default the
-    calibration crops).
+    `activations` / `weight_range` left None are chosen for `cpu_class` (default: this machine's)
+    by `select_config`: full-range U8S8 where the int8 kernels accumulate in int32 (VNNI, AMX,
+    Arm), pair-safe weights on other x86 (their `vpmaddubsw` kernels saturate otherwise).
+    `split_on` (default: the calibration crops) holds the crops for the checks: with pair-safe
+    weights (or `debug`) the emulated int16 saturation of x86 CPUs without VNNI; with `debug` the
+    per-layer list and the 8/16-bit error split.
     """
     import onnx
 
+    from . import saturation
+
     method = check_method(method)
-    if activations not in ACTIVATIONS:
-        raise ConversionError(f"activations must be one of {', '.join(ACTIVATIONS)}, got {activations!r}")
+    config = select_config(cpu_class, activations=activations, weight_range=weight_range)
+    activations = config.activations
     t0 = time.perf_counter()
     tensors = calib.tensors(spec)
-    split = None
+    checks = (split_on or calib).tensors(spec)
+    split = ranges = None
     with tempfile.TemporaryDirectory(prefix="edgepose-ortquant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         details = prepare(fp32, pre)
@@ -190,7 +306,20 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
         reader = _Reader(input_name, tensors)
         cache = Path(tmp) / "calibration.json"
         raw = _writer(pre, reader, cache, method=method, per_channel=per_channel, activations=activations,
-                      name=fp32.name)(exclude, Path(tmp) / "int8.onnx")
+                      reduce_range=config.reduce_range, name=fp32.name)(exclude, Path(tmp) / "int8.onnx")
+        if config.weight_range == "pair-safe":
+            probe = tensors[np.unique(np.linspace(0, len(tensors) - 1, min(PAIR_SAFE_CROPS, len(tensors))).round()
+                                      .astype(int))]
+            found = saturation.analyse(raw, probe, input_name=input_name)
+            ranges, details["pair_safe"] = saturation.pair_safe_ranges(found, pre, limit=PAIR_SAFE_LIMIT)
+            details["pair_safe"]["crops"] = len(probe)
+            if ranges:
+                raw = _writer(pre, reader, cache, method=method, per_channel=per_channel, activations=activations,
+                              ranges=ranges, name=fp32.name)(exclude, Path(tmp) / "int8.pairsafe.onnx")
+        if config.weight_range == "pair-safe" or debug:
+            details["saturation_check"] = saturation.summarise(
+                saturation.analyse(raw, checks, input_name=input_name), crops=len(checks),
+                source=(split_on or calib).source)
         model = onnx.load(str(raw))
         embed_in_onnx(model, int8_spec)
         with atomic_path(dst) as part:
@@ -198,7 +327,8 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
         if debug:
             layers = layer_errors(pre, raw, tensors[: min(4, len(tensors))], input_name)
             split = error_split(pre, Path(tmp), reader, cache, spec, split_on or calib, method=method,
-                                per_channel=per_channel, exclude=exclude)
+                                per_channel=per_channel, exclude=exclude, activations=activations,
+                                reduce_range=config.reduce_range, ranges=ranges)
         else:
             layers = []
     qdq = sum(1 for n in model.graph.node if n.op_type == "QuantizeLinear")
@@ -208,7 +338,8 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
         profile = {"error": f"{type(exc).__name__}: {exc}"}
     out = {"optimized_graph": profile, "method": method, "keep_float": kept, "float_ops": always,
            "per_channel_weights": per_channel,
-           "format": "QDQ", "activation_type": activations, "weight_type": "int8", "quantize_nodes": qdq,
+           "format": "QDQ", "activation_type": activations, "weight_type": "int8", "weight_range": config.weight_range,
+           "settings": config.to_dict(), "quantize_nodes": qdq,
            "seconds": time.perf_counter() - t0, "layers": layers, **details}
     if split is not None:
         out["error_split"] = split
@@ -219,7 +350,7 @@ _QUANT_TYPES = {"int8": "QInt8", "uint8": "QUInt8", "int16": "QInt16", "uint16":
 
 
 def _writer(pre: Path, reader: _Reader, cache: Path, *, method: str, per_channel: bool, activations: str, name: str,
-            weights: str = "int8"):
+            weights: str = "int8", reduce_range: bool = False, ranges: dict[str, tuple[int, list[float]]] | None = None):
     """write(exclude, dst) -> dst: `pre` quantised with those nodes left float. Calibration runs once
     where ONNX Runtime can cache it (its calibration_cache_path), else on every call."""
     import inspect
@@ -236,9 +367,11 @@ def _writer(pre: Path, reader: _Reader, cache: Path, *, method: str, per_channel
         reader.rewind()
         try:
             quantize_static(str(pre), str(dst), reader, quant_format=QuantFormat.QDQ,
-                            per_channel=per_channel, activation_type=act_type, weight_type=weight_type,
+                            per_channel=per_channel, reduce_range=reduce_range, activation_type=act_type,
+                            weight_type=weight_type,
                             calibrate_method=calibrate, nodes_to_exclude=list(exclude),
-                            extra_options={"CalibTensorRangeSymmetric": False, "DedicatedQDQPair": True}, **cached)
+                            extra_options={"CalibTensorRangeSymmetric": False, "DedicatedQDQPair": True,
+                                           **_overrides(ranges if per_channel else None)}, **cached)
         except Exception as exc:  # ORT raises plain Exceptions/RuntimeErrors from calibration
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise ConversionError(f"ONNX Runtime INT8 ({method}) failed on {name}: {first}") from None
@@ -247,8 +380,19 @@ def _writer(pre: Path, reader: _Reader, cache: Path, *, method: str, per_channel
     return write
 
 
+def _overrides(ranges: dict[str, tuple[int, list[float]]] | None) -> dict[str, Any]:
+    """TensorQuantOverrides fixing the per-channel ranges (pair-safe weights): {name: (axis, [r, ...])}
+    quantises channel c of that weight symmetrically over [-r_c, r_c]."""
+    if not ranges:
+        return {}
+    return {"TensorQuantOverrides": {
+        name: [{**({"axis": axis} if c == 0 else {}), "rmin": -r, "rmax": r} for c, r in enumerate(values)]
+        for name, (axis, values) in ranges.items()}}
+
+
 def error_split(pre: Path, tmp: Path, reader: _Reader, cache: Path, spec: ModelSpec, crops: CalibrationSet, *,
-                method: str, per_channel: bool, exclude: Sequence[str] = ()) -> dict[str, Any]:
+                method: str, per_channel: bool, exclude: Sequence[str] = (), activations: str = "uint8",
+                reduce_range: bool = False, ranges: dict[str, tuple[int, list[float]]] | None = None) -> dict[str, Any]:
     """Where the INT8 error comes from: mean keypoint error (px at 256 scale) on `crops` of the same
     quantisation with 16-bit activations (what the 8-bit weights cost), with 16-bit weights (what
     the 8-bit activations cost), and 8/8.
@@ -274,9 +418,11 @@ def error_split(pre: Path, tmp: Path, reader: _Reader, cache: Path, spec: ModelS
     except Exception as exc:  # noqa: BLE001 - a diagnosis; the INT8 file is already written
         return {**out, "error": f"could not move the graph to opset 21 for 16-bit QDQ: {type(exc).__name__}: {exc}"}
     error = keypoint_error(open_backend(pre, threads=1), spec, crops.tensors(spec))
-    for label, acts, weights in (("w8a8", "uint8", "int8"), ("w8a16", "uint16", "int8"), ("w16a8", "uint8", "int16")):
+    wide = "int16" if activations == "int8" else "uint16"
+    for label, acts, weights in (("w8a8", activations, "int8"), ("w8a16", wide, "int8"), ("w16a8", activations, "int16")):
         write = _writer(pre21, reader, cache, method=method, per_channel=per_channel, activations=acts,
-                        weights=weights, name=pre.name)
+                        weights=weights, reduce_range=reduce_range and weights == "int8",
+                        ranges=ranges if weights == "int8" else None, name=pre.name)
         try:
             out[label] = round(error(open_backend(write(exclude, tmp / f"{label}.onnx"), threads=1)), 4)
         except Exception as exc:  # noqa: BLE001 - diagnosis only

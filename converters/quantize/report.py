@@ -29,6 +29,7 @@ class EngineResult:
     layers: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    recommendation: dict[str, Any] | None = None  # verdict (ship | marginal | do-not-ship | untimed), reason
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class EngineResult:
             "layers": self.layers,
             "error": self.error,
             "notes": self.notes,
+            "recommendation": self.recommendation,
         }
 
 
@@ -58,6 +60,8 @@ class Int8Report:
     holdout: dict[str, Any] = field(default_factory=dict)
     engines: list[EngineResult] = field(default_factory=list)
     report_path: Path | None = None
+    cpu: dict[str, Any] = field(default_factory=dict)   # edgepose.cpu: where calibration and timing ran
+    target_cpu_class: str | None = None                 # the class the settings were chosen for
 
     @property
     def ok(self) -> bool:
@@ -76,8 +80,8 @@ class Int8Report:
     def to_dict(self) -> dict[str, Any]:
         return {"edgepose_int8_report": 1, "model": self.model, "output_dir": str(self.output_dir),
                 "stem": self.stem, "ok": self.ok, "strict": self.strict, "threshold_px_256": self.threshold_px_256,
-                "calibration": self.calibration, "holdout": self.holdout,
-                "engines": [e.to_dict() for e in self.engines]}
+                "calibration": self.calibration, "holdout": self.holdout, "cpu": self.cpu,
+                "target_cpu_class": self.target_cpu_class, "engines": [e.to_dict() for e in self.engines]}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, default=_default)
@@ -94,7 +98,10 @@ class Int8Report:
         lines = [f"INT8 {self.model}: calibrated on {cal.get('count', '?')} samples from {cal.get('source', '?')}"
                  f" (sha256 {str(cal.get('sha256', ''))[:12]}), accuracy on {self.holdout.get('count', '?')} "
                  f"held-out samples from {self.holdout.get('source', '?')}",
-                 f"threshold: mean keypoint error <= {self.threshold_px_256:g} px at 256 scale", ""]
+                 f"threshold: mean keypoint error <= {self.threshold_px_256:g} px at 256 scale",
+                 f"measured on: {_cpu_line(self.cpu)}" + (
+                     f"; settings for: {self.target_cpu_class}"
+                     if self.target_cpu_class and self.target_cpu_class != self.cpu.get("class") else ""), ""]
         head = (f"{'engine':<12} {'method':<14} {'artifact':<28} {'mean px':>8} {'max px':>8} {'@256':>6} "
                 f"{'PCK.05':>7} {'FP32 ms':>8} {'INT8 ms':>8} {'speed-up':>8}  result")
         lines += [head, "-" * len(head)]
@@ -109,6 +116,20 @@ class Int8Report:
                 f"{_f(acc and acc.pck, 7, 3)} {_f(sp and sp.fp32_ms, 8, 2)} {_f(sp and sp.int8_ms, 8, 2)} "
                 f"{_f(sp and sp.speedup, 7, 2)}x  {e.status}{': ' + e.error if e.error else ''}")
         for e in self.engines:
+            rec = e.recommendation or {}
+            if rec:
+                flag = {"ship": "ship", "marginal": "marginal", "untimed": "untimed"}.get(rec["verdict"], "WARNING")
+                lines.append(f"  {e.engine}: {flag}: {rec['reason']}")
+            config = e.details.get("settings")
+            if config:
+                lines.append(f"  {e.engine}: {config['label']} ({config['chosen']}): {config['reason']}")
+                lines.append(f"  {e.engine}: accuracy holds on {config['holds_on']}")
+            check = e.details.get("saturation_check")
+            if check:
+                lines.append(f"  {e.engine}: x86 without VNNI (emulated on {check['crops']} held-out crops): "
+                             f"{check['saturated']} of {check['pairs']} int16 pair sums saturate in "
+                             f"{check['layers_saturating']} of {check['layers']} layers, changing an output by up to "
+                             f"{check['max_error_steps']:.1f} quantisation steps")
             for note in e.notes:
                 lines.append(f"  {e.engine}: {note}")
             if e.layers:
@@ -120,6 +141,13 @@ class Int8Report:
         if self.report_path:
             lines.append(f"  report: {self.report_path}")
         return "\n".join(lines)
+
+
+def _cpu_line(cpu: dict[str, Any]) -> str:
+    if not cpu:
+        return "unknown CPU"
+    ident = f" [{cpu['ident']}]" if cpu.get("ident") else ""
+    return f"{cpu.get('model_name', '?')}{ident}, {cpu.get('class', '?')}, 1 thread"
 
 
 def _f(value, width: int, digits: int) -> str:

@@ -41,3 +41,21 @@ def hand_int8(tmp_path_factory, hand_fp32):
     return quantize_int8(hand_fp32, calib="pinned:hand", output_dir=out, stem="hand",
                          options=Int8Options(engines=("both",), calib_count=8, strict=False, speed_rounds=2,
                                              progress=False, layer_report=True))
+
+
+@pytest.fixture(scope="session", params=["full", "pair-safe"])
+def hand_ort_int8(request, tmp_path_factory, hand_fp32):
+    """ONNX Runtime INT8 of hand_landmark_lite with each weight range, 8 calibration crops: the file
+    a CPU with VNNI gets by default ("full") and the one a CPU without VNNI gets ("pair-safe")."""
+    from edgepose.converters.quantize import Int8Options, quantize_int8
+    from edgepose.converters.quantize.ort_engine import saturates
+    from edgepose.cpu import cpu_class
+
+    if saturates(cpu_class(), weight_range=request.param):
+        pytest.skip(f"full-range U8S8 is accurate only where int8 sums are exact (VNNI/AMX, Arm); this CPU is "
+                    f"{cpu_class()}, whose ONNX Runtime kernels saturate them (a CPU without VNNI gets pair-safe "
+                    "weights, tested here)")
+    out = tmp_path_factory.mktemp(f"hand_ort_{request.param}")
+    return quantize_int8(hand_fp32, calib="pinned:hand", output_dir=out, stem="hand",
+                         options=Int8Options(engines=("onnxruntime",), ort_weight_range=request.param, calib_count=8,
+                                             strict=False, speed_rounds=2, progress=False))

@@ -10,7 +10,9 @@ import pytest
 from edgepose import assets
 from edgepose.converters.quantize import mnn_engine, ort_engine
 from edgepose.converters.quantize.calibration import load_calibration
+from edgepose.converters.quantize.ort_engine import saturates
 from edgepose.converters.quantize.tflite_onnx import check_against_tflite, reusable, tflite_to_onnx
+from edgepose.cpu import cpu_class, cpu_info
 from edgepose.errors import ConversionError
 from edgepose.predictor import Predictor
 from edgepose.presets import get_preset
@@ -33,19 +35,74 @@ def test_int8_files_load_in_the_predictor_with_int8_provenance(hand_int8, photos
     assert Predictor(hand_int8.artifacts["mnn"]).spec.layout == "NHWC"
 
 
-# Measured on the held-out hand with 8 calibration crops: ONNX Runtime 2.9 px at 256 scale, PCK 0.98;
-# MNN EMA (per-tensor weights) 10.7 px, PCK 0.61. The bounds guard against regressions of each engine.
-EXPECTED = {"onnxruntime": {"pck": 0.9, "mean_px_256": 5.0}, "mnn": {"pck": 0.5, "mean_px_256": 16.0}}
+# Bounds on the held-out hand (zidane, 18 crops; 8 calibration crops), mean px at 256 scale and PCK@0.05.
+# Each bound holds on both CPU classes; the measurements behind them (converters/quantize/README.md):
+#   ONNX Runtime, full-range U8S8 (what VNNI / AMX CPUs get): 3.00 px, PCK 0.984 on AMD EPYC Zen 4
+#     (x86-avx512-vnni; 2.9 px / 0.98 on the Intel Xeon with AMX). On AVX2 without VNNI the same file gives
+#     [AVX2 figure: being measured] (ONNX Runtime's AVX2 kernels under QEMU EPYC-Rome; the AVX2 EPYC of issue 13 measured
+#     PCK 0.765 with 64 crops): its int16 sums saturate, so it is tested only where sums are exact.
+#   ONNX Runtime, pair-safe U8S8 (what CPUs without VNNI get): 2.51 px, PCK 0.987 on Zen 4; [AVX2 figure: being measured] with the
+#     AVX2 kernels (QEMU EPYC-Rome): 102 of 1.2e9 pair sums saturate on the held-out crops.
+#   MNN EMA (per-tensor weights): [figure: being measured] on both classes: the MNN 3.6.1 wheel has the same AVX2 int8 kernels on both.
+EXPECTED = {("onnxruntime", "full"): {"pck": 0.9, "mean_px_256": 5.0},
+            ("onnxruntime", "pair-safe"): {"pck": 0.9, "mean_px_256": 5.0},
+            ("mnn", None): {"pck": 0.5, "mean_px_256": 16.0}}
+
+
+def _expected(e) -> dict[str, float]:
+    return EXPECTED[(e.engine, e.details.get("weight_range"))]
 
 
 def test_int8_keypoints_stay_close_to_fp32(hand_int8):
-    """Real hand on a held-out photo: INT8 vs FP32 keypoints, per engine (not a speed claim)."""
+    """Real hand on a held-out photo: INT8 vs FP32 keypoints, per engine, with the settings this CPU
+    class gets by default (not a speed claim)."""
     for e in hand_int8.engines:
         assert e.accuracy is not None, e.error
         assert e.accuracy.samples >= 1 and e.accuracy.gate.startswith("FP32 presence")
-        assert e.accuracy.pck >= EXPECTED[e.engine]["pck"], (e.engine, e.accuracy)
-        assert 0 < e.accuracy.mean_px_256 <= EXPECTED[e.engine]["mean_px_256"], (e.engine, e.accuracy)
+        assert not saturates(cpu_class(), weight_range=e.details.get("weight_range") or "pair-safe")  # by default
+        assert e.accuracy.pck >= _expected(e)["pck"], (e.engine, e.accuracy)
+        assert 0 < e.accuracy.mean_px_256 <= _expected(e)["mean_px_256"], (e.engine, e.accuracy)
         assert e.speed is not None and e.speed.fp32_ms > 0 and e.speed.int8_ms > 0
+
+
+def test_ort_int8_accuracy_of_each_weight_range(hand_ort_int8):
+    """Both ONNX Runtime configurations, on any x86 machine: the full-range one where its sums are exact
+    (the fixture skips it elsewhere), the pair-safe one everywhere (its sums stay within int16, so AVX2
+    computes what VNNI computes)."""
+    e = hand_ort_int8.engine("onnxruntime")
+    assert e.accuracy.pck >= _expected(e)["pck"], e.accuracy
+    assert 0 < e.accuracy.mean_px_256 <= _expected(e)["mean_px_256"], e.accuracy
+
+
+def test_pair_safe_weights_do_not_saturate_without_vnni(hand_ort_int8):
+    """The emulated no-VNNI kernels on the held-out crops: full-range weights saturate ~2e-3 of the pair
+    sums (2.5e6 of 1.2e9, 31 of 35 layers); pair-safe ones 102 (9e-8), moving no output by more than
+    a few quantisation steps. The bound leaves 10x room over that measurement."""
+    e = hand_ort_int8.engine("onnxruntime")
+    check = e.details.get("saturation_check")
+    if e.details["weight_range"] == "full":
+        assert check is None  # only computed for pair-safe weights (or with --layer-report)
+        return
+    assert check["crops"] == hand_ort_int8.holdout["count"] and check["pairs"] > 1e8
+    assert check["saturated"] / check["pairs"] < 1e-6, check
+    narrowed = e.details["pair_safe"]
+    assert 0 < narrowed["channels"] < narrowed["of_channels"] and narrowed["smallest_qmax"] >= 64
+
+
+def test_int8_report_and_provenance_name_the_cpu(hand_int8):
+    """The report and each INT8 file's card record the CPU (model name, class, flags) it was calibrated
+    and timed on, and the class its settings are for."""
+    here = cpu_info().to_dict()
+    assert hand_int8.cpu == here and hand_int8.target_cpu_class == cpu_class()
+    assert f"measured on: {here['model_name']}" in hand_int8.format_table()
+    for engine, path in hand_int8.artifacts.items():
+        q = Predictor(path).spec.provenance["quantization"]
+        assert q["cpu"] == here and q["target_cpu_class"] == cpu_class(), engine
+    ort = hand_int8.engine("onnxruntime")
+    assert ort.details["settings"]["cpu_class"] == cpu_class()
+    assert ort.details["settings"]["label"] in hand_int8.format_table()
+    saved = json.loads(hand_int8.report_path.read_text())
+    assert saved["cpu"]["class"] == cpu_class() and all(e["recommendation"] for e in saved["engines"])
 
 
 def test_ort_graph_is_qdq_with_per_channel_weights(hand_int8):
@@ -60,7 +117,8 @@ def test_ort_graph_is_qdq_with_per_channel_weights(hand_int8):
 
 
 def test_u8s8_runs_every_conv_as_an_integer_kernel(hand_int8):
-    """What ONNX Runtime actually runs (its optimised graph): with U8S8 no Conv or Add is left in float."""
+    """What ONNX Runtime actually runs (its optimised graph): with U8S8 (full-range or pair-safe weights
+    alike) no Conv or Add is left in float."""
     profile = hand_int8.engine("onnxruntime").details["optimized_graph"]
     assert profile["int8_compute"].get("QLinearConv", 0) >= 40
     assert "Conv" not in profile["float_compute"] and "Add" not in profile["float_compute"]

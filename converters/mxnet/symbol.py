@@ -51,7 +51,13 @@ def read_symbol(path: str | Path) -> SymbolGraph:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MXNetSymbolError(f"{path} is not valid JSON ({exc}); pass the `name-symbol.json` file") from None
-    return parse_symbol(doc, source=str(path))
+    except RecursionError:  # MXNet writes a flat node list; deep nesting is not a symbol file
+        raise MXNetSymbolError(f"{path} nests JSON too deeply to be an MXNet symbol file "
+                               "(MXNet writes a flat list of nodes); pass the `name-symbol.json` file") from None
+    try:
+        return parse_symbol(doc, source=str(path))
+    except RecursionError:
+        raise MXNetSymbolError(f"{path}: its attributes nest too deeply for an MXNet symbol file") from None
 
 
 def parse_symbol(doc: Any, *, source: str = "<symbol>") -> SymbolGraph:

@@ -146,6 +146,10 @@ class MNNBackend(Backend):
                 for t, var in zip(self._outputs, outs):
                     if var.data_format == F.NC4HW4:
                         var = F.convert(var, F.NCHW)
+                    shape = tuple(var.shape)
+                    if any(d == 0 for d in shape):  # MNN cannot read an empty tensor ("readMap meet a error")
+                        result[t.name] = np.zeros(shape, np.float32)
+                        continue
                     result[t.name] = np.array(var.read(), dtype=np.float32, copy=True)
             except (SystemError, RuntimeError, ValueError, TypeError) as exc:
                 raise BackendError(f"MNN failed to run {self.path.name}: {exc}") from None

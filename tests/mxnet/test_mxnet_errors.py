@@ -169,3 +169,13 @@ def test_float16_checkpoint_becomes_float32(conv, tmp_path):
     params = {k: v.astype(np.float16) for k, v in read_params(conv.params).items()}
     model = mxnet_to_onnx_model(conv.symbol, params, input_shape=conv.input_shapes)
     assert all(i.data_type == 1 for i in model.graph.initializer)  # FLOAT
+
+
+def test_deeply_nested_symbol_json_is_a_clean_error(tmp_path):
+    from edgepose.converters.mxnet.errors import MXNetSymbolError
+    from edgepose.converters.mxnet.symbol import read_symbol
+
+    path = tmp_path / "deep-symbol.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(MXNetSymbolError, match="too deeply"):
+        read_symbol(path)

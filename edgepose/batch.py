@@ -252,11 +252,9 @@ class BatchConfig:
 
 
 def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from .assets import sha256_of  # the one sha256 helper
+
+    return sha256_of(path)
 
 
 class FrameRunner:

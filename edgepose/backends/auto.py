@@ -11,7 +11,6 @@ machine probes a model once. Which engines were timed, and how fast, is in `Pred
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -79,11 +78,9 @@ def _installed(engine: str) -> bool:
 
 
 def _sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from ..assets import sha256_of  # the one sha256 helper
+
+    return sha256_of(path)
 
 
 def _cache_file() -> Path:

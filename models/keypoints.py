@@ -1,6 +1,8 @@
 """MPII (16 keypoints) metadata and the ImageNet normalisation every model here was set up for."""
 from __future__ import annotations
 
+from edgepose.presets import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401 - re-exported for the model zoo
+
 MPII_KEYPOINTS: tuple[str, ...] = (
     "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
     "pelvis", "thorax", "upper_neck", "head_top",
@@ -18,6 +20,5 @@ MPII_SKELETON: tuple[tuple[int, int], ...] = (
 # Left/right keypoints swapped by a horizontal flip.
 MPII_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
 
-# ImageNet statistics in 0..255 pixel units, RGB order: x = (pixel - mean) / std.
-IMAGENET_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
-IMAGENET_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
+# ImageNet statistics (IMAGENET_MEAN / IMAGENET_STD, 0..255 pixel units, RGB) are defined once, in
+# the runtime's presets, and re-exported from here.

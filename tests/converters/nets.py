@@ -10,10 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from edgepose.presets import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401 (re-exported for the tests)
 from edgepose.spec import ModelSpec
-
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
 def channel_shuffle(x: torch.Tensor, groups: int = 2) -> torch.Tensor:

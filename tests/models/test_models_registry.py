@@ -12,7 +12,8 @@ from edgepose.errors import EdgePoseError, MetadataError, ModelFileError
 from edgepose.models import PUBLISHED_SETUP, create_model, get_entry, get_spec, list_models, register_model
 from edgepose.models.keypoints import MPII_FLIP_PAIRS, MPII_KEYPOINTS
 
-SEED_FIGURES = Path("/work/shared/seed_figures.md")
+# shared/ lies beside the repository (CI: a fresh clone with ../shared next to it).
+SEED_FIGURES = Path(__file__).resolve().parents[3] / "shared" / "seed_figures.md"
 
 TABLE_A_IDS = ("deeppose", "heatmap", "deeppose_x2", "ipr", "dsnt_deconv", "simdr", "simdr_norm",
                "simdr_320_1024d", "simdr_320", "efficientrep_n_320", "tokenpose_direct",

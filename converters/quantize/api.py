@@ -223,9 +223,6 @@ def _run_engine(engine: str, files: Mapping[str, Path], out_dir: Path, stem: str
                                              input_name=engine_spec.input_name, rounds=opts.speed_rounds)
             if result.speed.speedup < SLOW_SPEEDUP:
                 result.notes.append(_why_not_faster(engine, result.speed.speedup, result.details))
-        result.recommendation = recommend(result, target_class=opts.cpu_class or cpu_info().cpu_class)
-        if result.recommendation["verdict"] == "do-not-ship" and result.status == "ok":
-            log.warning("INT8 %s: %s", engine, result.recommendation["reason"])
         if not ok:
             result.error = (f"mean keypoint error {result.accuracy.mean_px_256:.2f} px at 256 scale "
                             f"> {opts.threshold_px_256:g} (max {result.accuracy.max_px_256:.1f} px, "
@@ -234,6 +231,9 @@ def _run_engine(engine: str, files: Mapping[str, Path], out_dir: Path, stem: str
                 result.notes.append(f"{result.artifact.name} removed (strict); keep it with --int8-no-strict")
                 result.artifact.unlink()
                 result.artifact = None
+        result.recommendation = recommend(result, target_class=opts.cpu_class or cpu_info().cpu_class)
+        if result.status == "ok" and result.recommendation["verdict"] == "do-not-ship":
+            log.warning("INT8 %s: %s", engine, result.recommendation["reason"])
     except EdgePoseError as exc:
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {exc}"
@@ -258,6 +258,8 @@ def recommend(result: EngineResult, *, target_class: str) -> dict[str, Any]:
         verdict, reason = "do-not-ship", f"INT8 {result.engine} failed: {result.error}"
     elif result.status != "ok":
         verdict, reason = "do-not-ship", f"INT8 {result.engine} is not accurate enough: {result.error}"
+        if sp is not None and sp.speedup < 1.0:
+            reason += f"; it is also SLOWER than FP32 on {where} (x{sp.speedup:.2f})"
     elif sp is None:
         verdict, reason = "untimed", f"INT8 {result.engine} is accurate; its speed was not measured"
     elif sp.speedup < 1.0:
@@ -346,8 +348,7 @@ def _ort(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec,
                             "settings": config.to_dict(), "keep_float": list(opts.keep_float)}, opts)
     dst = out_dir / f"{stem}.int8.onnx"
     details = ort_engine.quantize(src, dst, cal, ospec, int8_spec, method=method, keep_float=opts.keep_float,
-                                  activations=config.activations, weight_range=config.weight_range,
-                                  cpu_class=config.cpu_class, debug=opts.layer_report, split_on=hold)
+                                  settings=config, debug=opts.layer_report, split_on=hold)
     if config.warning:
         result.notes.append(f"WARNING: {config.warning}")
         log.warning("INT8 onnxruntime: %s", config.warning)

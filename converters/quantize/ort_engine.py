@@ -275,11 +275,12 @@ def resolve_keep_float(path: Path, names: Sequence[str]) -> list[str]:
 def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8_spec: ModelSpec, *,
              method: str = DEFAULT_METHOD, keep_float: Sequence[str] = (), per_channel: bool = True,
              activations: str | None = None, weight_range: str | None = None, cpu_class: str | None = None,
-             debug: bool = False, split_on: CalibrationSet | None = None) -> dict[str, Any]:
+             settings: OrtConfig | None = None, debug: bool = False,
+             split_on: CalibrationSet | None = None) -> dict[str, Any]:
     """Quantise ONNX model `fp32` to `dst` (QDQ, int8 weights; int8 or uint8 activations).
 
-    `activations` / `weight_range` left None are chosen for `cpu_class` (default: this machine's)
-    by `select_config`: full-range U8S8 where the int8 kernels accumulate in int32 (VNNI, AMX,
+    `settings` (an OrtConfig from `select_config`) or else `activations` / `weight_range`; what is
+    left None is chosen for `cpu_class` (default: this machine's) by `select_config`: full-range U8S8 where the int8 kernels accumulate in int32 (VNNI, AMX,
     Arm), pair-safe weights on other x86 (their `vpmaddubsw` kernels saturate otherwise).
     `split_on` (default: the calibration crops) holds the crops for the checks: with pair-safe
     weights (or `debug`) the emulated int16 saturation of x86 CPUs without VNNI; with `debug` the
@@ -290,7 +291,7 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
     from . import saturation
 
     method = check_method(method)
-    config = select_config(cpu_class, activations=activations, weight_range=weight_range)
+    config = settings or select_config(cpu_class, activations=activations, weight_range=weight_range)
     activations = config.activations
     t0 = time.perf_counter()
     tensors = calib.tensors(spec)

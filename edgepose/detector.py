@@ -87,14 +87,19 @@ class Detector(ModelSession):
 
     def detect(self, image: Any) -> Detections:
         """Every person the detector finds in `image` (a BGR array or a path), best first."""
-        tensor, matrix, _ = self.prepare(image)
+        img = load_image(image)
+        tensor, matrix, _ = self.prepare(img)
         raw = self._decoder(self.spec, self.run_tensor(tensor), min_score=self.min_score)[0]
         back = transforms.invert(matrix)
         boxes = raw.boxes.reshape(-1, 2, 2)
         boxes = transforms.apply_affine(boxes, back).reshape(-1, 4)
-        keypoints = transforms.apply_affine(raw.keypoints, back) if len(raw) else raw.keypoints
-        return Detections(boxes.astype(np.float32), raw.scores, keypoints.astype(np.float32),
-                          self.spec.keypoint_names)
+        keypoints = transforms.apply_affine(raw.keypoints, back) if raw.keypoints.size else raw.keypoints
+        # A box with no area, or wholly outside the frame (an untrained or confused detector), is no one.
+        h, w = img.shape[:2]
+        x1, y1, x2, y2 = boxes.T if len(boxes) else (np.zeros(0),) * 4
+        keep = np.isfinite(boxes).all(1) & (x2 > x1) & (y2 > y1) & (x2 > 0) & (y2 > 0) & (x1 < w) & (y1 < h)
+        keypoints = np.asarray(keypoints, np.float32).reshape(len(boxes), self.spec.num_keypoints, 2)
+        return Detections(boxes[keep].astype(np.float32), raw.scores[keep], keypoints[keep], self.spec.keypoint_names)
 
     def rois(self, detections: Detections, pose_spec: ModelSpec) -> list[Roi]:
         """The crop of each detected person for `pose_spec`'s model.

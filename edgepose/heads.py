@@ -50,6 +50,10 @@ HEADS: dict[str, Head] = {
     # SSD detector (MediaPipe's pose detector): box + keypoint regressors per anchor, score logits.
     "ssd": Head((("boxes", "scores"),), "boxes", "edgepose.processing.ssd.decode_ssd",
                 optional_roles=frozenset(), kind="detector"),
+    # A detector whose graph already ends in boxes (x1, y1, x2, y2 in input pixels), scores and class
+    # ids, e.g. GluonCV's YOLOv3 with its box_nms; rows with id -1 are padding.
+    "boxes": Head((("boxes", "scores"),), "boxes", "edgepose.processing.ssd.decode_decoded_boxes",
+                  optional_roles=frozenset({"classes"}), kind="detector"),
 }
 
 HEAD_TYPES: tuple[str, ...] = tuple(HEADS)

@@ -98,6 +98,16 @@ PRESETS: dict[str, ModelSpec] = {
             keypoint_names=HAND_NAMES, skeleton=HAND_SKELETON, **_MEDIAPIPE_INPUT)
         for size in ("lite", "full")
     },
+    # GluonCV's YOLOv3 (MobileNet1.0, COCO) exported with its box_nms: (ids, scores, boxes) of the top 100,
+    # boxes in input pixels; class 0 is "person". GluonCV's simple_pose demo pairs it with SimplePose
+    # (detector_to_simple_pose: boxes above 0.5, person class, crops enlarged 1.25x).
+    "yolo3_mobilenet1.0_coco": ModelSpec(
+        name="yolo3_mobilenet1.0_coco", input_size=(416, 416), head="boxes", num_keypoints=0,
+        layout="NCHW", color="RGB", mean=IMAGENET_MEAN, std=IMAGENET_STD, input_name="data",
+        outputs={"classes": "yolov30_slice_axis1_output", "scores": "yolov30_slice_axis2_output",
+                 "boxes": "yolov30_slice_axis3_output"},
+        decode={"class_ids": [0], "min_score": 0.5, "letterbox": True},
+        provenance={"source": "gluoncv.model_zoo", "gluoncv": "0.10.5", "framework": "mxnet"}),
     # Single-output graphs: `outputs` stays empty ("by position") because Gluon's layer names
     # (e.g. conv3_fwd) depend on how many blocks the exporting process had created before.
     **{

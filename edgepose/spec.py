@@ -96,8 +96,9 @@ class ModelSpec:
             bad(f"color={self.color!r} is not one of {', '.join(COLORS)}")
         if self.dtype not in DTYPES:
             bad(f"dtype={self.dtype!r} is not supported (use one of {', '.join(DTYPES)})")
-        if not isinstance(self.num_keypoints, int) or self.num_keypoints <= 0:
-            bad(f"num_keypoints must be a positive integer, got {self.num_keypoints!r}")
+        least = 0 if HEADS[self.head].kind == "detector" else 1  # a box-only detector has no keypoints
+        if not isinstance(self.num_keypoints, int) or self.num_keypoints < least:
+            bad(f"num_keypoints must be an integer >= {least} for a {self.head} head, got {self.num_keypoints!r}")
         if any(s <= 0 for s in self.std):
             bad(f"std must be positive, got {self.std}")
         if not isinstance(self.bbox_padding, (int, float)) or isinstance(self.bbox_padding, bool) \

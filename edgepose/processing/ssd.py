@@ -138,6 +138,36 @@ def decode_ssd(spec: "ModelSpec", outputs: Mapping[str, np.ndarray], *,
     return results
 
 
+def decode_decoded_boxes(spec: "ModelSpec", outputs: Mapping[str, np.ndarray], *,
+                         min_score: float | None = None) -> list[RawDetections]:
+    """A graph that ends in detections already (boxes, scores, optional class ids): keep the wanted
+    classes above the threshold (padding rows carry id -1 or score < 0), best first, NMS if asked."""
+    d = spec.decode
+    boxes = np.asarray(outputs["boxes"], np.float32)
+    n = boxes.shape[0]
+    boxes = boxes.reshape(n, -1, 4)
+    scores = np.asarray(outputs["scores"], np.float32).reshape(n, boxes.shape[1])
+    classes = (np.asarray(outputs["classes"], np.float32).reshape(n, boxes.shape[1])
+               if "classes" in outputs else np.zeros_like(scores))
+    wanted = d.get("class_ids")
+    threshold = float(d.get("min_score", 0.5) if min_score is None else min_score)
+    scale = np.tile(np.array(spec.input_size, np.float32), 2) if d.get("normalized", False) else 1.0
+    k = spec.num_keypoints
+    results = []
+    for i in range(n):
+        keep = (scores[i] >= threshold) & (classes[i] >= 0)
+        if wanted is not None:
+            keep &= np.isin(classes[i].round().astype(np.int64), np.asarray(wanted, np.int64))
+        b, s = boxes[i][keep] * scale, scores[i][keep]
+        order = np.argsort(-s, kind="stable")
+        b, s = b[order], s[order]
+        kp = np.zeros((len(s), k, 2), np.float32)
+        if d.get("nms"):
+            b, kp, s = suppress(b, kp, s, d["nms"])
+        results.append(RawDetections(b.astype(np.float32), s.astype(np.float32), kp))
+    return results
+
+
 def _decode_boxes(raw: np.ndarray, anchors: np.ndarray, d: Mapping[str, Any], num_keypoints: int):
     """Regressors -> normalised (A, 4) x1, y1, x2, y2 boxes and (A, K, 2) keypoints."""
     sx, sy, sw, sh = (float(v) for v in d["box_scale"])  # x_scale, y_scale, w_scale, h_scale

@@ -249,7 +249,8 @@ def recommend(result: EngineResult, *, target_class: str) -> dict[str, Any]:
     marginal    accurate, faster, but by less than that: FP32/FP16 is as good unless size matters;
     do-not-ship inaccurate, failed, or slower than FP32 on this CPU (e.g. MNN INT8 on x86, whose pip
                 wheel has no VNNI int8 kernels);
-    untimed     accurate, speed not measured.
+    untimed     accurate, speed not measured;
+    untimed-on-target  accurate, timed here, but made for another CPU class (--int8-cpu-class).
     """
     here = cpu_info()
     where = f"this CPU ({here.model_name}, {here.cpu_class})"
@@ -272,8 +273,10 @@ def recommend(result: EngineResult, *, target_class: str) -> dict[str, Any]:
                   "worth shipping): the FP32/FP16 file is as good unless file size matters")
     else:
         verdict, reason = "ship", f"INT8 {result.engine} is accurate and x{sp.speedup:.2f} of FP32 on {where}"
-    if target_class != here.cpu_class and sp is not None:
-        reason += f"; timed on {here.cpu_class}, not on the target {target_class}: time it there"
+    if target_class != here.cpu_class and sp is not None and result.status == "ok":
+        verdict = "untimed-on-target"
+        reason += (f"; but the file is for {target_class}, where INT8 gains differ (e.g. no VNNI): time it on such a "
+                   "CPU before shipping")
     return {"verdict": verdict, "ship": verdict == "ship", "reason": reason, "timed_on": here.to_dict(),
             "target_cpu_class": target_class}
 

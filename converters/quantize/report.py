@@ -29,7 +29,7 @@ class EngineResult:
     layers: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
-    recommendation: dict[str, Any] | None = None  # verdict (ship | marginal | do-not-ship | untimed), reason
+    recommendation: dict[str, Any] | None = None  # verdict (ship | marginal | do-not-ship | untimed...), reason
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,7 +118,8 @@ class Int8Report:
         for e in self.engines:
             rec = e.recommendation or {}
             if rec:
-                flag = {"ship": "ship", "marginal": "marginal", "untimed": "untimed"}.get(rec["verdict"], "WARNING")
+                flag = {"ship": "ship", "marginal": "marginal", "untimed": "untimed",
+                        "untimed-on-target": "untimed on the target"}.get(rec["verdict"], "WARNING")
                 lines.append(f"  {e.engine}: {flag}: {rec['reason']}")
             config = e.details.get("settings")
             if config:

@@ -100,9 +100,11 @@ def test_an_inaccurate_file_is_never_recommended():
     assert recommend(_result(3.0, status="inaccurate"), target_class=cpu_class())["verdict"] == "do-not-ship"
 
 
-def test_timing_on_another_class_than_the_target_is_said():
+def test_a_file_for_another_class_is_not_recommended_from_this_cpus_timing():
     other = "x86-avx2" if cpu_class() != "x86-avx2" else "x86-avx512-vnni"
-    assert "time it there" in recommend(_result(1.5), target_class=other)["reason"]
+    rec = recommend(_result(1.5), target_class=other)
+    assert rec["verdict"] == "untimed-on-target" and not rec["ship"] and other in rec["reason"]
+    assert recommend(_result(1.5, status="inaccurate"), target_class=other)["verdict"] == "do-not-ship"
 
 
 def test_a_file_slower_than_fp32_is_never_silent(hand_int8, caplog):

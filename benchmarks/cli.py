@@ -217,3 +217,13 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+class _Command:
+    """What the runtime CLI loads through the `edgepose.commands` entry point."""
+
+    def __init__(self, add_arguments, run):
+        self.add_arguments, self.run = add_arguments, run
+
+
+BENCH_COMMAND = _Command(add_bench_arguments, run_bench)

@@ -344,7 +344,7 @@ def file_source(path: Path, *, cache: Path, weights: tuple[str, ...] = ("fp32", 
 
 def tflite_source(path: Path, *, cache: Path, preset: str | None, name: str, kind: str,
                   weights: tuple[str, ...] = ("fp32", "fp16"), int8: Iterable[str] = ()) -> ModelSource:
-    from edgepose.converters.mnn_native import convert_to_mnn
+    from edgepose.converters.pinned import tflite_to_mnn_file
 
     spec = None
     if preset is not None:
@@ -354,14 +354,11 @@ def tflite_source(path: Path, *, cache: Path, preset: str | None, name: str, kin
     out_dir = Path(cache) / "files" / f"{name}-{_sha(path)}"
     artifacts: dict[tuple[str, str], Path] = {("tflite", "fp32"): path}
     int8 = tuple(int8) if spec is not None else ()  # INT8 calibration needs the card (preprocessing)
-    mnn_source = path
     for w in tuple(weights) + (("fp32",) if int8 else ()):
         if w in ("fp32", "fp16"):
             dst = out_dir / f"{name}.{w}.mnn"
             if not dst.is_file():
-                mnn_source = _dense(path, out_dir) if mnn_source is path else mnn_source
-                convert_to_mnn(mnn_source, dst, framework="TFLITE", fp16=(w == "fp16"),
-                               biz_code=spec.to_json() if spec is not None else None)
+                tflite_to_mnn_file(path, dst, fp16=(w == "fp16"), biz_code=spec.to_json() if spec is not None else None)
             artifacts[("mnn", w)] = dst
     # ONNX Runtime INT8 converts the .tflite to ONNX first (tflite2onnx); that FP32 ONNX joins as ort-fp32.
     int8_arts, int8_report = _int8_artifacts(name, {"mnn": artifacts[("mnn", "fp32")] if int8 else None,
@@ -371,21 +368,6 @@ def tflite_source(path: Path, *, cache: Path, preset: str | None, name: str, kin
 
 
 # --- small conversion helpers -------------------------------------------------------------
-def _dense(path: Path, out_dir: Path) -> Path:
-    """The .tflite MNN can read: sparse (DENSIFY) weights made dense first (pose_detection)."""
-    from edgepose.converters.tflite_model import operator_counts
-
-    if "DENSIFY" not in operator_counts(path):
-        return path
-    from edgepose.converters.tflite_densify import densify_tflite
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dense = out_dir / f"{path.stem}.dense.tflite"
-    if not dense.is_file():
-        densify_tflite(path, dense)
-    return dense
-
-
 def onnx_to_mnn(src: Path, dst: Path, *, fp16: bool, spec: ModelSpec | None) -> Path:
     """The MNN native converter in a child process (edgepose.converters.mnn_native)."""
     from edgepose.converters.mnn_native import convert_to_mnn

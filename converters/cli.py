@@ -189,3 +189,14 @@ def run_info(args: argparse.Namespace) -> int:
     info = model_info(args.model)
     print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
+
+
+class _Command:
+    """What the runtime CLI loads through the `edgepose.commands` entry point."""
+
+    def __init__(self, add_arguments, run):
+        self.add_arguments, self.run = add_arguments, run
+
+
+CONVERT_COMMAND = _Command(add_convert_arguments, run_convert)
+INFO_COMMAND = _Command(add_info_arguments, run_info)

@@ -7,11 +7,10 @@ code only when called, so the runtime-only install keeps a working `demo` and `p
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from pathlib import Path
 
@@ -210,29 +209,38 @@ def detector_asset(preset: str) -> str:
     return DETECTOR_MODEL
 
 
-def _delegate(module: str, runner: str) -> Callable[[argparse.Namespace], int]:
+def _plugin(name: str) -> Any:
+    """The build-time command `name` (an object with add_arguments(parser) and run(args)), registered by
+    the build-time packages under the `edgepose.commands` entry point: the runtime never names them."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group="edgepose.commands") if ep.name == name]
+    if not found:
+        raise ImportError(f"no `{name}` command is registered (entry point group edgepose.commands)")
+    return found[0].load()
+
+
+def _delegate(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        return getattr(importlib.import_module(module), runner)(args)
+        return _plugin(name).run(args)
     return run
 
 
-def _lazy_arguments(module: str, adder: str) -> Callable[[argparse.ArgumentParser], None]:
+def _lazy_arguments(name: str) -> Callable[[argparse.ArgumentParser], None]:
     def add(parser: argparse.ArgumentParser) -> None:
         try:
-            getattr(importlib.import_module(module), adder)(parser)
+            _plugin(name).add_arguments(parser)
         except ImportError as exc:  # the build-time extra is not installed
             parser.set_defaults(_missing=f"{exc}; install the build tools with `pip install 'edgepose[convert]'`")
     return add
 
 
-# name -> (help, add-arguments, run); build-time ones resolve their module only when chosen.
+# Build-time commands: name -> help. Their code registers itself (pyproject: edgepose.commands) and
+# is loaded only for the command being run.
 _BUILD_COMMANDS = {
-    "convert": ("convert a model (ONNX, PyTorch, TFLite, MXNet) to simplified ONNX and MNN, with parity checks",
-                "edgepose.converters.cli", "add_convert_arguments", "run_convert"),
-    "info": ("print a model's metadata, inputs/outputs, size and operator counts",
-             "edgepose.converters.cli", "add_info_arguments", "run_info"),
-    "bench": ("measure single-thread latency of models side by side (MNN, ONNX Runtime, TFLite)",
-              "edgepose.benchmarks.cli", "add_bench_arguments", "run_bench"),
+    "convert": "convert a model (ONNX, PyTorch, TFLite, MXNet) to simplified ONNX and MNN, with parity checks",
+    "info": "print a model's metadata, inputs/outputs, size and operator counts",
+    "bench": "measure single-thread latency of models side by side (MNN, ONNX Runtime, TFLite)",
 }
 
 
@@ -338,11 +346,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     batch.set_defaults(func=_cmd_batch)
 
     chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
-    for name, (help_text, module, adder, runner) in _BUILD_COMMANDS.items():
+    for name, help_text in _BUILD_COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        if name == chosen:  # import build-time code only for the command being run
-            _lazy_arguments(module, adder)(p)
-        p.set_defaults(func=_delegate(module, runner))
+        if name == chosen:  # load build-time code only for the command being run
+            _lazy_arguments(name)(p)
+        p.set_defaults(func=_delegate(name))
     return parser
 
 

@@ -66,25 +66,31 @@ def pinned_model(asset: str, preset: str, *, fp16: bool = True) -> Path:
                 return target
         except Exception as exc:  # noqa: BLE001 - a stale or broken cache entry is rebuilt
             log.warning("rebuilding cached %s (%s)", target, exc)
-    from .converters.mnn_native import convert_to_mnn  # build-time code, loaded only here
-    from .converters.tflite_model import operator_counts
-
+    build = model_builder("tflite-mnn")
     MNN = import_mnn()
     spec = wanted.with_provenance(
         source=source.name, source_sha256=assets.ASSETS[asset].sha256,
         source_package=f"{assets.ASSETS[asset].package}=={assets.ASSETS[asset].version}",
         converter=f"MNN {MNN.version()}", precision=precision)
-    target.parent.mkdir(parents=True, exist_ok=True)
     log.info("converting %s to %s", source.name, target)
-    with tempfile.TemporaryDirectory(prefix="edgepose-demo-") as tmp:
-        if "DENSIFY" in operator_counts(source):  # sparse weights MNN cannot read (pose_detection)
-            from .converters.tflite_densify import densify_tflite
-
-            dense = Path(tmp) / f"{source.stem}.dense.tflite"
-            densify_tflite(source, dense)
-            source = dense
-        convert_to_mnn(source, target, framework="TFLITE", fp16=fp16, biz_code=spec.to_json())
+    build(source, target, fp16=fp16, biz_code=spec.to_json())
     return target
+
+
+def model_builder(name: str):
+    """A conversion function registered by the build-time package under the `edgepose.model_builders`
+    entry point: the runtime asks for it by name and never imports build-time code itself."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group="edgepose.model_builders") if ep.name == name]
+    if not found:
+        raise ModelFileError(f"no model builder {name!r} is registered (entry point group edgepose.model_builders); "
+                             "reinstall edgepose (`pip install -e '.[demo]'`)")
+    try:
+        return found[0].load()
+    except ImportError as exc:
+        raise ModelFileError(f"converting the pinned models needs the demo extra ({exc}); "
+                             "install it with `pip install 'edgepose[demo]'`") from exc
 
 
 def demo_model(*, fp16: bool = True) -> Path:

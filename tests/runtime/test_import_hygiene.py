@@ -69,3 +69,27 @@ def test_wheel_installs_everything_under_edgepose(tmp_path):
     assert top == {"edgepose"}, top
     for sub in ("edgepose/converters/__init__.py", "edgepose/models/__init__.py", "edgepose/benchmarks/__init__.py"):
         assert sub in names
+
+
+def test_runtime_sources_never_name_build_time_packages():
+    """The dependency direction is one-way: the runtime reaches build-time code only through the
+    entry points the build-time packages register (edgepose.commands, edgepose.model_builders)."""
+    import ast
+
+    offenders = []
+    for path in (REPO / "edgepose").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names = [node.value] if node.value.startswith("edgepose.") else []
+            for name in names:
+                parts = name.lstrip(".").split(".")
+                head = parts[1] if name.startswith("edgepose.") else parts[0]
+                if head in ("converters", "models", "benchmarks"):
+                    offenders.append(f"{path.relative_to(REPO)}:{node.lineno}: {name}")
+    assert not offenders, offenders

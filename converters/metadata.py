@@ -46,7 +46,7 @@ def load_card(path: str | Path) -> ModelSpec:
     return ModelSpec.from_json(text, source=str(path))
 
 
-def resolve_spec(*, spec: ModelSpec | Mapping[str, Any] | str | Path | None = None,
+def spec_for_conversion(*, spec: ModelSpec | Mapping[str, Any] | str | Path | None = None,
                  preset: str | None = None, fallback: ModelSpec | None = None,
                  overrides: Mapping[str, Any] | None = None) -> ModelSpec | None:
     """The one spec a conversion uses: explicit > preset > fallback (registry/embedded), then overrides.

@@ -26,7 +26,7 @@ from edgepose.spec import ModelSpec
 
 from . import parity as parity_mod
 from . import stages as st
-from .metadata import METADATA_KEY, artifact_spec, resolve_spec, tool_versions
+from .metadata import METADATA_KEY, artifact_spec, spec_for_conversion, tool_versions
 from .report import ConversionReport, ParityResult, StageResult, Tolerance
 from .runtimes import named_outputs, open_runner
 from .sources import Source, resolve_source
@@ -120,7 +120,7 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
                    timeout=timeout, input_shape=tuple(int(d) for d in input_shape) if input_shape else None,
                    tolerances=dict(tolerances or {}), seed=seed)
     src = resolve_source(source, weights=weights, params=params, name=name)
-    the_spec = resolve_spec(spec=spec, preset=preset, fallback=src.spec, overrides=meta)
+    the_spec = spec_for_conversion(spec=spec, preset=preset, fallback=src.spec, overrides=meta)
     plan = plan_stages(src, opts) + [_with_stem(s, src.stem) for s in extra_stages]
     _check_plan(plan)
     out_dir = _output_dir(output_dir, src)

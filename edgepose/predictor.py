@@ -37,7 +37,7 @@ def sidecar_path(model_path: str | Path) -> Path:
     return p.with_name(p.name + ".json")
 
 
-def resolve_spec(backend: Backend, spec: ModelSpec | Mapping[str, Any] | None = None,
+def spec_for_session(backend: Backend, spec: ModelSpec | Mapping[str, Any] | None = None,
                  **overrides: Any) -> ModelSpec:
     """Embedded metadata, else sidecar JSON, updated with `spec`/`overrides`; validated."""
     data: dict[str, Any] = {}
@@ -89,13 +89,13 @@ class ModelSession:
 
             self.backend_choice = choose(model, threads=threads, alternatives=alternatives)
             primary = open_backend(model, None, threads=threads, **options)
-            self.spec = resolve_spec(primary, spec, **fields)
+            self.spec = spec_for_session(primary, spec, **fields)
             chosen = self.backend_choice
             self.backend = primary if Path(chosen.path) == Path(model) and chosen.backend == primary.name else \
                 open_backend(chosen.path, chosen.backend, threads=threads, **(options if chosen.backend == "mnn" else {}))
         else:
             self.backend = open_backend(model, backend, threads=threads, **options)
-            self.spec = resolve_spec(self.backend, spec, **fields)
+            self.spec = spec_for_session(self.backend, spec, **fields)
         head = HEADS[self.spec.head]
         if head.kind != self.kind:
             raise MetadataError(

@@ -1,7 +1,7 @@
-"""GluonCV models from the MXNet fixtures (tests/mxnet_fixtures), converted for the benchmark.
+"""GluonCV models from the MXNet fixtures (edgepose.converters.mxnet.fixtures), converted for the benchmark.
 
 The fixtures are real MXNet exports (symbol + params, random weights) built by
-`tests/mxnet_fixtures/make_fixtures.py` in its own venv. Here they are converted with the
+`python -m edgepose.converters.mxnet.fixtures` in its own venv. Here they are converted with the
 shared pipeline (edgepose.converters.convert: MXNet -> ONNX -> onnxsim -> MNN), once, into the
 benchmark cache, keyed by the fixture set, the MXNet translator's code and the tool versions.
 
@@ -15,7 +15,6 @@ Benchmark names are `mxnet:<gluoncv name>`, e.g. `mxnet:resnet50_v1d_0.48`.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -34,8 +33,8 @@ PREFIX = "mxnet:"
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 CALIB_COUNT = 16
-SCRIPT_REL = Path("tests") / "mxnet_fixtures" / "make_fixtures.py"
-BUILD_COMMAND = f"python3 {SCRIPT_REL}  (or: edgepose bench table-b, which builds them)"
+FIXTURES_MODULE = "edgepose.converters.mxnet.fixtures"
+BUILD_COMMAND = f"python -m {FIXTURES_MODULE}  (or: edgepose bench table-b, which builds them)"
 
 
 class FixturesMissingError(EdgePoseError, FileNotFoundError):
@@ -46,29 +45,16 @@ def is_mxnet_name(item: str) -> bool:
     return item.startswith(PREFIX)
 
 
-def fixture_script() -> Path | None:
-    """tests/mxnet_fixtures/make_fixtures.py of this source tree (absent from an installed wheel)."""
-    path = Path(__file__).resolve().parent.parent / SCRIPT_REL
-    return path if path.is_file() else None
+def fixture_module():
+    """The MXNet fixture builder: part of the installed package (stdlib only until it builds)."""
+    from edgepose.converters.mxnet import fixtures
+
+    return fixtures
 
 
-def _script_module():
-    script = fixture_script()
-    if script is None:
-        return None
-    spec = importlib.util.spec_from_file_location("_edgepose_make_fixtures", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # stdlib-only module: defines functions, runs nothing
-    return module
-
-
-def fixtures_dir() -> Path | None:
-    """The fixture folder the tests use ($EDGEPOSE_MXNET_FIXTURES or the script's cache dir), if known."""
-    env = os.environ.get("EDGEPOSE_MXNET_FIXTURES")
-    if env:
-        return Path(env)
-    module = _script_module()
-    return module.fixtures_dir() if module is not None else None
+def fixtures_dir() -> Path:
+    """The fixture folder the tests use ($EDGEPOSE_MXNET_FIXTURES or the builder's cache dir)."""
+    return fixture_module().fixtures_dir()
 
 
 def locate_fixtures() -> Path:
@@ -81,16 +67,12 @@ def locate_fixtures() -> Path:
 
 
 def build_fixtures(*, timeout: float = 3600.0) -> Path:
-    """Run make_fixtures.py (creates its MXNet venv on first use: pip downloads ~200 MB); returns the folder."""
-    script = fixture_script()
-    if script is None:
-        raise FixturesMissingError(f"{SCRIPT_REL} is not in this installation; set EDGEPOSE_MXNET_FIXTURES "
-                                   "to a built fixture folder")
-    log.warning("building the MXNet fixtures with %s (first time: creates an MXNet venv, ~2-5 min)", script)
-    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=timeout,
+    """Build the fixtures (creates the MXNet venv on first use: pip downloads ~200 MB); returns the folder."""
+    log.warning("building the MXNet fixtures with %s (first time: creates an MXNet venv, ~2-5 min)", FIXTURES_MODULE)
+    run = subprocess.run([sys.executable, "-m", FIXTURES_MODULE], capture_output=True, text=True, timeout=timeout,
                          stdin=subprocess.DEVNULL)
     if run.returncode != 0:
-        raise FixturesMissingError(f"{SCRIPT_REL} failed (exit {run.returncode}): "
+        raise FixturesMissingError(f"python -m {FIXTURES_MODULE} failed (exit {run.returncode}): "
                                    f"{(run.stderr or run.stdout).strip().splitlines()[-5:]}")
     return locate_fixtures()
 
@@ -138,7 +120,7 @@ def mxnet_source(item: str, *, cache: Path, weights: tuple[str, ...] = ("fp32",)
     models = fixture_models(folder)
     if name not in models:
         raise FixturesMissingError(f"{name!r} is not among the MXNet fixtures ({', '.join(models)}); "
-                                   f"add it to MODELS in {SCRIPT_REL}")
+                                   f"add it to MODELS in {FIXTURES_MODULE}")
     shape = tuple(models[name]["inputs"]["data"])
     out = Path(cache) / "mxnet" / f"{name}-{_key(folder)}"
     onnx_path, mnn = out / f"{name}.sim.onnx", {w: out / f"{name}.{w}.mnn" for w in ("fp32", "fp16")}

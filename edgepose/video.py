@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from .errors import DisplayError, OutputError
+from .files import umask, write_failure
 
 log = logging.getLogger(__name__)
 
@@ -67,26 +68,27 @@ def check_output_path(path: str | Path, *, inputs: tuple[Any, ...] = (), suffixe
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 class _AtomicOutput:
     """A file written under a temporary name in its final folder, renamed by commit(), removed by abort()."""
 
     def __init__(self, path: Path, suffix: str = "") -> None:
         self.path = path
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
+        except OSError as exc:
+            raise OutputError(write_failure(path, exc)) from None
         os.close(fd)
         self.tmp = Path(tmp)
-        os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp's 0600 would outlive the rename
+        os.chmod(self.tmp, 0o666 & ~umask())  # mkstemp's 0600 would outlive the rename
         self.done = False
 
     def commit(self) -> Path:
         self._close()
-        os.replace(self.tmp, self.path)
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(write_failure(self.path, exc)) from None
         self.done = True
         return self.path
 

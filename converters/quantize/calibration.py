@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from edgepose.errors import CalibrationError, EdgePoseError
+from edgepose.files import sha256_file
 from edgepose.processing.image import InputPacker
 from edgepose.spec import ModelSpec
 
@@ -147,7 +148,7 @@ def from_folder(folder: Path, predictor, *, files: Sequence[Path] | None = None,
     crops, names, boxes, matrices, hashes = [], [], [], [], {}
     for path in _progress(files, "calibration images", progress):
         image = _read_image(path)
-        hashes[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        hashes[path.name] = sha256_file(path)
         listed = boxes_by_file.get(path.name)
         for j, box in enumerate(listed if listed else [None]):
             crop, matrix = _crop(predictor, image, box, path.name)

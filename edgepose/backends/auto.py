@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -78,9 +77,9 @@ def _installed(engine: str) -> bool:
 
 
 def _sha(path: Path) -> str:
-    from ..assets import sha256_of  # the one sha256 helper
+    from ..files import sha256_file
 
-    return sha256_of(path)
+    return sha256_file(path)
 
 
 def _cache_file() -> Path:
@@ -169,11 +168,10 @@ def _store(cache: Path, key: str, choice: Choice) -> None:
     entry = choice.to_dict()
     entry.pop("cached", None)
     data[key] = entry
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.part")
+    from ..errors import OutputError
+    from ..files import atomic_write_text
+
     try:
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, cache)
-    except OSError as exc:
-        log.warning("could not cache the backend choice in %s: %s", cache, exc)
-        if tmp.exists():
-            tmp.unlink()
+        atomic_write_text(cache, json.dumps(data, indent=1))
+    except OutputError as exc:
+        log.warning("could not cache the backend choice: %s", exc)

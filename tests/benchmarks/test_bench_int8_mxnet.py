@@ -81,7 +81,7 @@ def test_groups_and_their_default_variants():
 
 def test_missing_fixtures_say_how_to_build_them(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEPOSE_MXNET_FIXTURES", str(tmp_path / "none"))
-    with pytest.raises(mx.FixturesMissingError, match="make_fixtures.py"):
+    with pytest.raises(mx.FixturesMissingError, match="python -m edgepose.converters.mxnet.fixtures"):
         mx.locate_fixtures()
     with pytest.raises(mx.FixturesMissingError, match="edgepose bench table-b"):
         resolve_for("mxnet:resnet18_v1b", parse_variants("mnn-fp32"), cache=tmp_path)

@@ -67,7 +67,7 @@ def test_table_b_absent_or_skipped_with_the_build_command():
     many = _unresolved_lines([(f"mxnet:m{i}", "why") for i in range(9)])
     assert many == ["9 models (mxnet:m0 ... mxnet:m8): why"]
     table = build_table_b(_result(rows, skipped=skipped))
-    assert table.rows == [] and "make_fixtures.py" in table.skipped and "edgepose bench table-b" in table.skipped
+    assert table.rows == [] and "python -m edgepose.converters.mxnet.fixtures" in table.skipped and "edgepose bench table-b" in table.skipped
     assert "Skipped:" in table.markdown()
 
 

@@ -1,9 +1,7 @@
 """Routes into the pipeline other code plugs into: MXNet checkpoints (converters.mxnet) and extra stages."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,22 +10,9 @@ from onnx_models import external_pose_net
 from edgepose.backends import open_backend
 from edgepose.converters import Stage, convert, onnx_to_mnn
 
-FIXTURES = Path(__file__).resolve().parents[1] / "mxnet_fixtures" / "make_fixtures.py"
 
-
-def _mxnet_fixture_dir() -> Path | None:
-    """The real-MXNet reference set built by tests/mxnet_fixtures (None if not built on this machine)."""
-    spec = importlib.util.spec_from_file_location("edgepose_mxnet_fixture_paths", FIXTURES)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    root = module.fixtures_dir()
-    return root if (root / "manifest.json").is_file() else None
-
-
-def test_mxnet_symbol_and_params_route_to_the_mxnet_translator(tmp_path):
-    root = _mxnet_fixture_dir() if FIXTURES.is_file() else None
-    if root is None:
-        pytest.skip("the real-MXNet fixtures are not built here (python3 tests/mxnet_fixtures/make_fixtures.py)")
+def test_mxnet_symbol_and_params_route_to_the_mxnet_translator(tmp_path, mxnet_fixtures):
+    root = mxnet_fixtures  # the real-MXNet reference set (edgepose.converters.mxnet.fixtures)
     info = json.loads((root / "manifest.json").read_text())["ops"]["conv_basic"]
     shape = info["inputs"]["data"]
     report = convert(root / "ops" / "conv_basic-symbol.json", params=root / "ops" / "conv_basic-0000.params",

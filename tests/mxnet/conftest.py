@@ -1,65 +1,41 @@
 """Fixtures for the MXNet->ONNX tests: reference outputs made by REAL MXNet in its own venv.
 
-The fixture set is built once per machine by tests/mxnet_fixtures/make_fixtures.py (cached
-under the edgepose cache dir, keyed by the script's hash; `$EDGEPOSE_MXNET_FIXTURES` points at a
-ready one). If it is absent, the first test that needs it builds it (about a minute; it needs the
-package registry for the pinned MXNet wheels). A failed build fails the tests - no silent skip.
+The reference set is built by edgepose.converters.mxnet.fixtures (cached under the edgepose cache
+dir, keyed by that module's hash; `$EDGEPOSE_MXNET_FIXTURES` points at a ready one) inside the
+session fixture `mxnet_fixtures` (tests/conftest.py), the first time a test needs it: about two
+minutes, and the pinned MXNet wheels come from the package registry (so these tests are marked
+`network`). Collection builds nothing: the case names are the module's lists (MODELS, OP_CASES,
+PARAMS_CASES), and the build fails if what it made differs from them. A failed build fails the
+tests - no silent skip.
 """
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "mxnet_fixtures" / "make_fixtures.py"
-
-
-@functools.lru_cache(maxsize=1)
-def fixture_script():
-    spec = importlib.util.spec_from_file_location("edgepose_mxnet_make_fixtures", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@functools.lru_cache(maxsize=1)
-def fixture_root() -> Path:
-    script = fixture_script()
-    try:
-        return script.build(script.fixtures_dir())
-    except Exception as exc:  # a subprocess or pip failure: say how to reproduce it
-        raise RuntimeError(
-            f"building the MXNet reference fixtures failed ({exc}); run "
-            f"`python3 {SCRIPT}` to see the full log") from exc
-
-
-@functools.lru_cache(maxsize=1)
-def manifest() -> dict:
-    return json.loads((fixture_root() / "manifest.json").read_text())
-
 
 def pytest_generate_tests(metafunc):
-    # Operator cases are listed by the fixture manifest, so they are known only after the build.
-    if "op_case" in metafunc.fixturenames:
-        metafunc.parametrize("op_case", sorted(manifest()["ops"]))
-    if "model_name" in metafunc.fixturenames:
-        metafunc.parametrize("model_name", fixture_script().MODELS)
-    if "params_case" in metafunc.fixturenames:
-        metafunc.parametrize("params_case", sorted(k for k, v in manifest()["params"].items() if "shapes" in v))
+    names = [n for n in ("op_case", "model_name", "params_case") if n in metafunc.fixturenames]
+    if not names:
+        return
+    from edgepose.converters.mxnet import fixtures  # stdlib only: builds nothing
+
+    cases = {"op_case": fixtures.OP_CASES, "model_name": fixtures.MODELS, "params_case": fixtures.PARAMS_CASES}
+    for name in names:
+        metafunc.parametrize(name, sorted(cases[name]) if name != "model_name" else list(cases[name]))
 
 
 @pytest.fixture(scope="session")
-def mx_root() -> Path:
-    return fixture_root()
+def mx_root(mxnet_fixtures) -> Path:
+    return mxnet_fixtures
 
 
 @pytest.fixture(scope="session")
-def mx_manifest() -> dict:
-    return manifest()
+def mx_manifest(mx_root) -> dict:
+    return json.loads((mx_root / "manifest.json").read_text())
 
 
 class Case:

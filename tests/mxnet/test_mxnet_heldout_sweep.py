@@ -1,5 +1,5 @@
 """Issue 17, held-out sweep (GluonCV side): exports of real MXNet 1.9.1 (random weights, non-trivial
-BatchNorm statistics, tests/mxnet_fixtures) converted end to end by `edgepose convert`'s pipeline:
+BatchNorm statistics, edgepose.converters.mxnet.fixtures) converted end to end by `edgepose convert`'s pipeline:
 MXNet -> ONNX (checked against MXNet itself in test_mxnet_models.py) -> onnxsim -> MNN FP32 -> MNN FP16,
 every stage's tolerance enforced.
 

@@ -1,6 +1,6 @@
 """Every operator variant, translated without MXNet, matches MXNet 1.9.1 on the same inputs.
 
-The cases (tests/mxnet_fixtures/make_fixtures.py, `op_cases`) cover each translated operator
+The cases (edgepose.converters.mxnet.fixtures, `op_cases`) cover each translated operator
 and its attributes: Convolution groups/dilation/1-D, Deconvolution adj/target_shape, BatchNorm
 fix_gamma defaults, Pooling 'full' windows past the edge with and without count_include_pad,
 every Reshape code, slices with negative steps, loss layers with label variables, alias op

@@ -1,32 +1,37 @@
-#!/usr/bin/env python3
-"""Build reference fixtures with REAL MXNet, in an isolated venv, for the MXNet->ONNX tests.
+"""Reference fixtures made by REAL MXNet, in an isolated venv, for the MXNet->ONNX tests and benchmarks.
+
+    from edgepose.converters.mxnet import fixtures
+    root = fixtures.build(fixtures.fixtures_dir())     # a folder holding manifest.json
+    python -m edgepose.converters.mxnet.fixtures [--force] [--out DIR]   (prints the folder)
 
 Why a separate venv: MXNet 1.9.1 needs numpy < 2 (edgepose's venv has numpy 2), and edgepose must
-never import MXNet. This script runs twice: first with any Python 3 (stdlib only) as the
-orchestrator, which creates the venv and a cache directory, then inside the venv as the worker
-(`--worker DIR`), which uses MXNet/GluonCV to write:
+never import MXNet. This module runs twice: first in edgepose's Python as the orchestrator, which
+creates the venv and a cache directory, then inside the venv as the worker (this file run by path
+with `python -I FILE --worker DIR`, stdlib and MXNet only: nothing of edgepose is imported there),
+which uses MXNet/GluonCV to write:
 
   models/<name>-symbol.json, -0000.params, .npz   GluonCV models, random weights, non-trivial BatchNorm
-  ops/<case>-symbol.json, -0000.params, .npz      one small graph per operator variant
+  ops/<case>-symbol.json, -0000.params, .npz      one small graph per operator variant (OP_CASES)
   params/*.params + *.npz                          NDArray files in every format MXNet reads,
-                                                  and what MXNet itself loaded from them
+                                                  and what MXNet itself loaded from them (PARAMS_CASES)
   manifest.json                                    what was built, input shapes, timings
 
 Each .npz holds `input__<name>` arrays and `output__<i>` arrays plus `output_names` (MXNet's
-Symbol.list_outputs()). Nothing is downloaded except the pinned packages: models are built with
-pretrained=False (GluonCV ships the pruned variants' channel configs in the package).
+Symbol.list_outputs()). Nothing is downloaded except the pinned packages (pip, on first use: the
+`network` marker in the tests): models are built with pretrained=False (GluonCV ships the pruned
+variants' channel configs in the package).
 
-The cache key is this file's sha256, so a changed script rebuilds and CI reuses an unchanged one:
+The case names are listed here (MODELS, OP_CASES, PARAMS_CASES) so tests can be parametrized
+without building anything; the worker fails if what it built differs from those lists.
+
+The cache key is this file's sha256, so a changed builder rebuilds and CI reuses an unchanged one:
     $EDGEPOSE_MXNET_FIXTURES                   use this directory as is (must hold manifest.json)
     $EDGEPOSE_CACHE or ~/.cache/edgepose       cache root (mxnet-fixtures/<key>/, mxnet-venv-<key>/)
     $EDGEPOSE_MXNET_VENV                       use this venv instead of creating one
-
-Usage: python3 tests/mxnet_fixtures/make_fixtures.py [--force] [--out DIR]  (prints the fixture dir)
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -66,8 +71,31 @@ MODEL_KWARGS = {"yolo3_mobilenet1.0_coco": {"pretrained_base": False},
                 "mobile_pose_mobilenetv3_large": {"pretrained_base": False}}
 
 
+# The operator cases `op_cases` builds and the params files `params_cases` writes with a reference
+# (the sparse file has none: the reader must refuse it). Add a case in both places; the build checks.
+OP_CASES = (
+    "activations", "adaptive_avg_pool", "adaptive_avg_pool_divisible", "alias_ops", "alias_ops_more", "arange",
+    "batch_dot", "batchnorm", "batchnorm_2d", "batchnorm_fix_gamma_default", "batchnorm_global_stats",
+    "box_nms_batch_background", "box_nms_center", "box_nms_force", "box_nms_none_valid", "box_nms_to_center",
+    "box_nms_yolo", "broadcast", "broadcast_to_cast", "concat", "conv_1d", "conv_basic", "conv_depthwise",
+    "conv_stride_dilate_group", "deconv_adj", "deconv_basic", "deconv_group", "deconv_target_shape", "dot",
+    "elemwise", "expand_squeeze", "fc_flatten", "fc_no_bias", "fc_no_flatten", "flatten_dropout", "hard_sigmoid",
+    "instancenorm", "l2normalization_channel", "l2normalization_instance", "l2normalization_spatial", "layernorm",
+    "leaky_family", "legacy_json_param", "pad", "pool_1d", "pool_avg_full_excl", "pool_avg_full_incl",
+    "pool_avg_full_pad_excl", "pool_avg_full_pad_incl", "pool_avg_valid_pad_excl", "pool_avg_valid_pad_incl",
+    "pool_global", "pool_max_full", "pool_max_full_pad", "pool_max_valid_pad", "pool_sum", "pool_sum_full", "prelu",
+    "reduce", "regression_outputs", "repeat", "reshape_codes", "reshape_legacy_target", "scalars", "slice_like",
+    "slices", "softmax", "softmax_activation", "softmax_output_2d", "softmax_output_4d", "softmax_output_multi",
+    "softmax_output_preserve", "split", "split_squeeze", "sync_batchnorm", "tile", "transpose", "unary_math",
+    "unary_ops", "upsampling_bilinear", "upsampling_multi", "upsampling_nearest", "v1_layers",
+)
+PARAMS_CASES = ("dtypes_v2", "legacy", "np_shape_v3", "unnamed", "v1")
+
+
 def script_key() -> str:
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    from edgepose.files import sha256_file  # orchestrator only (the worker runs without edgepose)
+
+    return sha256_file(Path(__file__))[:16]
 
 
 def cache_root() -> Path:
@@ -87,7 +115,9 @@ def fixtures_dir() -> Path:
 
 def ensure_venv(log) -> Path:
     env = os.environ.get("EDGEPOSE_MXNET_VENV")
-    pins_key = hashlib.sha256(json.dumps([PINS, NO_DEPS_PINS]).encode()).hexdigest()[:12]
+    from edgepose.files import sha256_bytes
+
+    pins_key = sha256_bytes(json.dumps([PINS, NO_DEPS_PINS]))[:12]
     venv = Path(env) if env else cache_root() / f"mxnet-venv-{pins_key}"
     python = venv / "bin" / "python"
     marker = venv / ".edgepose-ok"
@@ -111,7 +141,7 @@ def build(out: Path, *, force: bool = False) -> Path:
     import fcntl
 
     def log(msg: str) -> None:
-        print(f"[make_fixtures] {msg}", file=sys.stderr, flush=True)
+        print(f"[mxnet fixtures] {msg}", file=sys.stderr, flush=True)
 
     if (out / "manifest.json").is_file() and not force:
         return out
@@ -134,7 +164,8 @@ def build(out: Path, *, force: bool = False) -> Path:
             # Models run as users run them (MKLDNN); operator cases on MXNet's reference kernels,
             # since MKLDNN 1.9.1 cannot run e.g. a Deconvolution with target_shape.
             for part, extra in (("models", {}), ("ops", {"MXNET_MKLDNN_ENABLED": "0"})):
-                subprocess.run([str(python), str(Path(__file__).resolve()), "--worker", str(tmp), "--part", part],
+                # -I: the file's own folder (symbol.py, params.py, ...) must not shadow modules MXNet imports
+                subprocess.run([str(python), "-I", str(Path(__file__).resolve()), "--worker", str(tmp), "--part", part],
                                check=True, env={**env, **extra}, stdin=subprocess.DEVNULL)
             manifest = {"timings": {}}
             for part in ("models", "ops"):
@@ -190,7 +221,22 @@ def worker(out: Path, part: str) -> None:
     else:
         ops_part(mx, np, rng, out, manifest, save_case)
         manifest["params"] = params_cases(mx, np, rng, out / "params")
+    check_cases(manifest)
     (out / f"manifest-{part}.json").write_text(json.dumps(manifest, indent=1))
+
+
+def check_cases(manifest: dict) -> None:
+    """What was built is what MODELS / OP_CASES / PARAMS_CASES list (tests are parametrized by them)."""
+    lists = {"models": (MODELS, manifest.get("models")), "ops": (OP_CASES, manifest.get("ops")),
+             "params": (PARAMS_CASES, {k: v for k, v in (manifest.get("params") or {}).items() if "shapes" in v}
+                        if "params" in manifest else None)}
+    for what, (listed, built) in lists.items():
+        if built is None:
+            continue
+        extra, missing = sorted(set(built) - set(listed)), sorted(set(listed) - set(built))
+        if extra or missing:
+            raise RuntimeError(f"{what}: built but not listed {extra}, listed but not built {missing}; "
+                               f"keep the list in {Path(__file__).name} equal to what is built")
 
 
 def models_part(mx, np, rng, out: Path, manifest: dict) -> None:

@@ -176,6 +176,14 @@ def run_bench(args) -> int:
         return run_pipeline_bench(args)
     if args.models and args.models[0] == "tracking":
         return run_tracking_bench(args)
+    if args.models and args.models[0] == "engines":  # engine x model matrix + the backend="auto" pick
+        from .engine_matrix import run_engines_command
+
+        return run_engines_command(args)
+    if args.models and args.models[0] == "levers":  # MNN's own levers against edgepose's MNN default
+        from .mnn_levers import run_levers_command
+
+        return run_levers_command(args)
     opts = _options(args)
     result = run_benchmark(options=opts)
     paths = write_reports(result, args.output_dir, table_variant=args.table_variant)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest; pytest.importorskip("onnx")  # noqa: E702 - build-time extra (convert): skip without it
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import pytest
+pytest.importorskip("hypothesis")  # build-time extra (dev): skip without it
 from hypothesis import given, strategies as st
 
 from edgepose.benchmarks.stats import paired_ratio, paired_ratios, ranks, relative_overhead, spearman, summarize

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+pytest.importorskip("torch")  # build-time extra (torch): skip without it
 import torch
 from nets import deeppose_spec, tiny_deeppose
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+pytest.importorskip("onnx")  # build-time extra (convert): skip without it
 from onnx_models import external_pose_net, single_op_net
 
 from edgepose.converters.cli import add_convert_arguments, add_info_arguments

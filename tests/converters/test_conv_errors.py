@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+pytest.importorskip("onnx")  # build-time extra (convert): skip without it
 from onnx_models import external_pose_net, single_op_net
 
 from edgepose.converters import Tolerance, convert, mnn_native

@@ -8,6 +8,7 @@ import os
 import stat
 
 import numpy as np
+import pytest; pytest.importorskip("onnx")  # noqa: E702 - build-time extra (convert): skip without it
 import onnx
 import pytest
 import torch

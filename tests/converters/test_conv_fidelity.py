@@ -11,6 +11,7 @@ Measured here (AMD EPYC, MNN 3.6.1), see benchmarks/README.md "MNN Winograd leve
 from __future__ import annotations
 
 import numpy as np
+import pytest; pytest.importorskip("onnx")  # noqa: E702 - build-time extra (convert): skip without it
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import pytest
 
+pytest.importorskip("torch")  # build-time extra (torch): skip without it
 from edgepose.converters import convert
 
 from heldout_nets import HELDOUT, heldout

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+pytest.importorskip("torch")  # build-time extra (torch): skip without it
 import torch
 
 from edgepose.backends import open_backend

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
+
+pytest.importorskip("onnx")  # the MXNet translator writes ONNX (the `convert` extra)
+
+import numpy as np
 from onnx_models import external_pose_net
 
 from edgepose.backends import open_backend

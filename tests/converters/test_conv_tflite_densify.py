@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edgepose import assets
+pytest.importorskip("ai_edge_litert")  # build-time extra (demo/convert): skip without it
 from edgepose.converters import tflite_densify as td
 from edgepose.converters import tflite_model as tm
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest; pytest.importorskip("onnx")  # noqa: E702 - build-time extra (convert): skip without it
 import onnx
 import pytest
 import torch

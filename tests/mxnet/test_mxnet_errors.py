@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
+
+pytest.importorskip("onnx")  # the MXNet translator writes ONNX (the `convert` extra)
+
+import numpy as np
 
 from edgepose.converters.mxnet import (MissingParameterError, MXNetShapeError, MXNetSymbolError,
                                        mxnet_to_onnx, mxnet_to_onnx_model, read_params, read_symbol)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+pytest.importorskip("onnx")  # the MXNet translator writes ONNX (the `convert` extra)
+
 import numpy as np
 import onnx
-import pytest
 
 from edgepose.converters.mxnet import mxnet_to_onnx
 

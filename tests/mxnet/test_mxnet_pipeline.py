@@ -4,9 +4,12 @@ as the person detector and SimplePose ResNet18 as the keypoint model, both expor
 detector's outputs decoded as the `boxes` head says and each crop mapped back exactly)."""
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("onnx")  # the MXNet translator writes ONNX (the `convert` extra)
+
 import cv2
 import numpy as np
-import pytest
 
 from edgepose import Detector, Pipeline, Predictor
 from edgepose.converters.mxnet import mxnet_to_onnx

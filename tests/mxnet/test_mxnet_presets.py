@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 
+import pytest
+
+pytest.importorskip("onnx")  # the MXNet translator writes ONNX (the `convert` extra)
+
 from edgepose.converters.mxnet import mxnet_to_onnx_model
 from edgepose.converters.mxnet.presets import CLASSIFIERS, PRESETS, input_shape_for
 from edgepose.spec import ModelSpec

@@ -6,6 +6,7 @@ kernels was checked under QEMU's AVX2-only EPYC-Rome model (converters/quantize/
 from __future__ import annotations
 
 import numpy as np
+import pytest; pytest.importorskip("onnx")  # noqa: E702 - build-time extra (convert): skip without it
 import onnx
 import onnxruntime as ort
 import pytest

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+pytest.importorskip("onnx")  # build-time extra (convert): skip without it
 from conftest import REPO
 
 from edgepose import mnn_file

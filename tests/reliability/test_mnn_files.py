@@ -15,6 +15,7 @@ import random
 import subprocess
 
 import pytest
+pytest.importorskip("hypothesis")  # build-time extra (dev): skip without it
 from conftest import last_json, run_python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest; pytest.importorskip("hypothesis")  # noqa: E702 - build-time extra (dev): skip without it
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

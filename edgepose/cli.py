@@ -7,15 +7,17 @@ code only when called, so the runtime-only install keeps a working `demo` and `p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+import warnings
 from typing import Any, Callable, Sequence
 
 from pathlib import Path
 
 from . import __version__
-from .errors import EdgePoseError, InputError
+from .errors import EdgePoseError, InputError, RandomWeightsWarning
 from .presets import PRESETS
 
 
@@ -375,7 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._text import printable  # messages can quote metadata: no raw control characters
 
     try:
-        code = int(args.func(args) or 0)
+        with _loud_warnings(args.command):
+            code = int(args.func(args) or 0)
         sys.stdout.flush()  # a reader that went away (`| head`) shows here, inside the handlers
         return code
     except EdgePoseError as exc:
@@ -395,6 +398,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgepose: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _loud_warnings(command: str):
+    """A model with random weights (provenance `weights: random-init`) is said on stderr, once per
+    model and run, as one plain line before the output: its keypoints are noise. Python's default
+    display (file:line, once per process, hidden by some warning filters) is not enough for that."""
+    from ._text import printable
+
+    seen: set[str] = set()
+    show = warnings.showwarning
+
+    def route(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, RandomWeightsWarning):
+            return show(message, category, filename, lineno, file, line)
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            print(f"edgepose {command}: WARNING: {printable(text)}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RandomWeightsWarning)
+        warnings.showwarning = route
+        yield
 
 
 # Counts that must be at least 1 (0 where noted); checked before any work, one line on error.

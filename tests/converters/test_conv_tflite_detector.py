@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+pytest.importorskip("ai_edge_litert")  # build-time extra (demo/convert): skip without it
 
 from edgepose import assets
 from edgepose.backends import open_backend

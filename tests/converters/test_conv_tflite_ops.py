@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+pytest.importorskip("ai_edge_litert")  # build-time extra (demo/convert): skip without it
 
 from edgepose import assets
 from edgepose.converters import convert, mnn_native, tflite_ops

@@ -12,6 +12,12 @@
     edgepose bench tracking bus:pan                 # video: tracking vs every-frame detection vs MediaPipe VIDEO
 
 Tables go to stdout (or JSON with --json), progress to stderr.
+
+Extras (pyproject.toml): registry models need `torch` and `convert` (torch -> ONNX -> onnxsim -> MNN;
+ONNX Runtime and LiteRT come with `convert`), the reports' table-A chart needs `bench`:
+    pip install -e ".[bench,convert,torch]"
+Only .mnn/.onnx files: `bench` (+ `ort` for ort-* variants). The MXNet fixtures (table-b/c) build
+their own venv on first use (network). The pytest suite (`pytest benchmarks/`) needs `bench` too.
 """
 from __future__ import annotations
 
@@ -20,12 +26,36 @@ import json
 import logging
 import sys
 
+from edgepose.errors import EdgePoseError
+
 from .variants import DEFAULT_VARIANTS, QUICK_VARIANTS, TABLE_VARIANT
 
 log = logging.getLogger(__name__)
 
+# Module a bench run may import -> the pyproject extra that installs it.
+EXTRAS = {"torch": "torch", "onnx": "convert", "onnxsim": "convert", "tflite2onnx": "convert", "tflite": "convert",
+          "onnxruntime": "ort", "ai_edge_litert": "demo", "openvino": "openvino", "matplotlib": "bench",
+          "tqdm": "bench", "pytest_benchmark": "bench"}
+NEEDS = 'needs the extras bench, convert and torch for registry models: pip install -e ".[bench,convert,torch]"'
+
+
+class MissingExtraError(EdgePoseError, ImportError):
+    """A module of an optional extra is not installed; the message names the pip command."""
+
+
+def missing_extra(exc: ImportError) -> MissingExtraError | None:
+    """The error to show for an ImportError raised during a run: which extra installs the missing module
+    (None when the module belongs to no extra: that is a bug, not an installation to fix)."""
+    module = (exc.name or "").split(".")[0]
+    extra = EXTRAS.get(module)
+    if extra is None:
+        return None
+    return MissingExtraError(f"{module} is not installed: install the `{extra}` extra, pip install -e \".[{extra}]\" "
+                             f"(from a clone) or pip install 'edgepose[{extra}]'; edgepose bench {NEEDS}")
+
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = f"edgepose bench {NEEDS}; ort-* variants need `ort`, tflite `demo` (both in `convert`)."
     parser.add_argument("models", nargs="*",
                         help="registry names, groups (table-a [default], all, quick, table-b, table-c, int8-tflite), "
                              "`pipeline` (the top-down pipeline beside MediaPipe's own), `tracking [PHOTO:MOTION]` "
@@ -163,6 +193,17 @@ def run_pipeline_bench(args) -> int:
 
 
 def run_bench(args) -> int:
+    """`edgepose bench`; a module missing from an extra is one MissingExtraError naming the pip command."""
+    try:
+        return _run_bench(args)
+    except ModuleNotFoundError as exc:
+        error = missing_extra(exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _run_bench(args) -> int:
     from pathlib import Path
 
     from . import baseline as bl

@@ -21,7 +21,7 @@ import numpy as np
 
 from .cpu import CpuPeak, cpu_peak
 from .models_source import ModelSource, describe_source, expand_names, resolve_for
-from .mxnet_source import FixturesMissingError
+from .source import SourceUnavailableError
 from .reference import CANONICAL_REFERENCE, REF_MACS, reference_callables
 from .runners import Session, open_session
 from .stats import Summary, paired_ratio, paired_ratios, relative_overhead, summarize
@@ -267,8 +267,9 @@ def run_benchmark(models: Sequence[str] | None = None, *, options: BenchOptions 
     for name in names:
         try:
             sources.append(resolve_for(name, variants, cache=cache, build_fixtures=opts.build_fixtures))
-        except FixturesMissingError as exc:
-            # Table B/C rows from the MXNet fixtures: the rest of the run goes on, the report says why.
+        except SourceUnavailableError as exc:
+            # Fixtures not built (tables B/C), a conversion that failed: the rest of the run goes on,
+            # the report says why.
             log.warning("%s skipped: %s", name, exc)
             unresolved.append((name, str(exc)))
         progress.set(f"prepared {name}")

@@ -1,33 +1,37 @@
 """Where the benchmarked files come from: registry names, pinned TFLite assets, or files.
 
-A thin adapter of the benchmark's own (see `_export_registry_model`): a registry model is
-exported torch -> ONNX -> onnxsim -> MNN FP32 and FP16 with its metadata embedded, once,
-into a cache keyed by a fingerprint of the model code and tool versions. When the shared
-conversion pipeline (edgepose.converters) exposes `convert`, it is used instead, so the
-benchmark measures exactly the files users get.
+A registry model is converted by edgepose.converters.convert (torch -> ONNX -> onnxsim -> MNN FP32
+and FP16, metadata embedded), the one path users get their files from, once, into a cache keyed
+by a fingerprint of the model-zoo code, the converters' code and the tool versions. A conversion
+that fails raises SourceUnavailableError with its reason: the run skips that model and says why.
 
 Weights are random (seed 0): latency does not depend on their values.
 """
 from __future__ import annotations
 
-import hashlib
-import importlib
 import importlib.metadata
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from edgepose.errors import MetadataError, ModelFileError
+from edgepose.errors import EdgePoseError, MetadataError, ModelFileError
+from edgepose.files import sha256_bytes, sha256_file
 from edgepose.spec import ModelSpec
 
+from .mxnet_source import is_mxnet_name, mxnet_source
+from .source import ModelSource, SourceUnavailableError
+from .table_a import PUBLISHED
 from .variants import Variant
+
+__all__ = ["GROUP_VARIANTS", "MODEL_GROUPS", "ModelSource", "SourceUnavailableError", "describe_source",
+           "expand_names", "group_variants", "resolve", "resolve_for"]
 
 log = logging.getLogger(__name__)
 
-ADAPTER_VERSION = "2"
-OPSET = 17
+# Part of the cache key: bump when the cache layout or the conversion call changes.
+# 3: files are converters.convert's own (<name>.sim.onnx, <name>.mnn, <name>.fp16.mnn); no private exporter.
+ADAPTER_VERSION = "3"
 # Pinned TFLite models (edgepose.assets) and the preset holding their metadata.
 TFLITE_ASSETS = {"pose_landmark_full": "blazepose_full", "hand_landmark_full": "hand_landmark_full",
                  "hand_landmark_lite": "hand_landmark_lite", "pose_detection": "blazepose_detector"}
@@ -50,67 +54,23 @@ GROUP_VARIANTS = {
 }
 
 
-@dataclass
-class ModelSource:
-    """One model and the files it can be measured from.
-
-    artifacts     (format, weights) -> path, e.g. ("mnn", "fp16"), ("onnx", "fp32"), ("tflite", "fp32").
-    onnx          the ONNX graph to count parameters and MACs on (None when there is none).
-    fixed_mnn     a user-given .mnn file: every MNN variant runs this file, whatever its weights.
-    raw_only      no pose card (e.g. an ImageNet classifier): time the raw session, no Predictor.
-    int8_report   the INT8 step's report (accuracy per engine) when INT8 files were made.
-    """
-
-    name: str
-    kind: str  # "registry" | "asset" | "file"
-    artifacts: dict[tuple[str, str], Path] = field(default_factory=dict)
-    onnx: Path | None = None
-    spec: ModelSpec | None = None
-    table_id: str | None = None
-    published_ms: tuple[float, ...] | None = None
-    fixed_mnn: bool = False
-    raw_only: bool = False
-    int8_report: dict[str, Any] | None = None
-
-    def applicable(self, variants: Iterable[Variant]) -> list[Variant]:
-        """The requested variants this source has a file for (a fixed .mnn maps all MNN ones to it)."""
-        out: list[Variant] = []
-        for v in variants:
-            if self.fixed_mnn:
-                if v.runtime != "mnn":
-                    continue
-                v = Variant("mnn", "file", v.precision)
-            elif not any(a in self.artifacts for a in v.artifacts):
-                continue
-            if v not in out:
-                out.append(v)
-        return out
-
-    def path_for(self, variant: Variant) -> Path:
-        if self.fixed_mnn and variant.runtime == "mnn":
-            return self.artifacts[("mnn", "file")]
-        for artifact in variant.artifacts:
-            if artifact in self.artifacts:
-                return self.artifacts[artifact]
-        raise ModelFileError(f"{self.name} has no {variant.artifact[1]} {variant.artifact[0]} file "
-                             f"for variant {variant.name}; it has {sorted(self.artifacts)}")
-
-
 # --- resolution --------------------------------------------------------------------------
-def registry_names(*, published_only: bool = False) -> list[str]:
+def registry_names() -> list[str]:
+    """Every registry model: table A's in the table's order, then the others in registration order."""
     from edgepose.models import list_models
 
-    return list_models(published_only=published_only)
+    names = list_models()
+    return [n for n in PUBLISHED if n in names] + [n for n in names if n not in PUBLISHED]
 
 
 def expand_names(items: Iterable[str] | None) -> list[str]:
-    """Model arguments with groups expanded: `table-a` (the registry's table-A rows), `all`, `quick`,
+    """Model arguments with groups expanded: `table-a` (the models of table_a.PUBLISHED), `all`, `quick`,
     `table-b` / `table-c` (MXNet fixtures + zoo models of seed_figures.md tables B and C), `int8-tflite`."""
     items = list(items or ["table-a"])
     out: list[str] = []
     for item in items:
         if item == "table-a":
-            names = registry_names(published_only=True)
+            names = list(PUBLISHED)
         elif item == "all":
             names = registry_names()
         elif item in MODEL_GROUPS:
@@ -137,8 +97,6 @@ def resolve(item: str, *, cache: Path, weights: tuple[str, ...] = ("fp32", "fp16
 
     int8   INT8 engines to make files for ("mnn", "onnxruntime"); registry, asset and mxnet sources only.
     """
-    from .mxnet_source import is_mxnet_name, mxnet_source
-
     int8 = tuple(int8)
     if is_mxnet_name(item):
         return mxnet_source(item, cache=cache, weights=weights, int8=int8, build=build_fixtures)
@@ -186,110 +144,62 @@ def _versions(*dists: str) -> dict[str, str]:
     return out
 
 
+def _code_files(package, pattern: str) -> list[bytes]:
+    root = Path(package.__file__).parent
+    return [part for f in sorted(root.glob(pattern)) for part in (f.relative_to(root).as_posix().encode(),
+                                                                   f.read_bytes())]
+
+
 def models_fingerprint() -> str:
-    """Hash of the model-zoo source files and the conversion tools' versions."""
+    """Hash of what makes a registry model's files: the model-zoo code, the converters' own code (not
+    its quantize/ or mxnet/ parts), the tools' versions and ADAPTER_VERSION. Any change re-converts."""
+    import edgepose.converters as converters
     import edgepose.models as zoo
 
-    digest = hashlib.sha256(ADAPTER_VERSION.encode())
-    root = Path(zoo.__file__).parent
-    for f in sorted(root.rglob("*.py")):
-        digest.update(f.relative_to(root).as_posix().encode())
-        digest.update(f.read_bytes())
-    digest.update(json.dumps(_versions("torch", "onnx", "onnxsim", "MNN"), sort_keys=True).encode())
-    return digest.hexdigest()[:12]
+    parts = [ADAPTER_VERSION.encode(), *_code_files(zoo, "**/*.py"), *_code_files(converters, "*.py"),
+             json.dumps(_versions("torch", "onnx", "onnxsim", "MNN"), sort_keys=True).encode()]
+    return sha256_bytes(b"\0".join(parts))[:12]
 
 
 def registry_source(name: str, *, cache: Path, weights: tuple[str, ...] = ("fp32", "fp16"),
                     int8: Iterable[str] = ()) -> ModelSource:
-    from edgepose.models import get_entry
+    """A registry model's converted files (made by convert() on first use) and its table-A row, if any."""
+    from edgepose.models import get_spec
 
-    entry = get_entry(name)
     out_dir = Path(cache) / "models" / f"{name}-{models_fingerprint()}"
-    spec = entry.spec()
-    onnx_path = out_dir / f"{name}.onnx"
-    artifacts = {("onnx", "fp32"): onnx_path}
+    spec = get_spec(name)
+    onnx_path = out_dir / f"{name}.sim.onnx"
+    files = {"fp32": out_dir / f"{name}.mnn", "fp16": out_dir / f"{name}.fp16.mnn"}
     int8 = tuple(int8)
-    for w in tuple(weights) + (("fp32",) if "mnn" in int8 else ()):
-        if w in ("fp32", "fp16"):
-            artifacts[("mnn", w)] = out_dir / f"{name}.{w}.mnn"
-    missing = [p for p in artifacts.values() if not p.is_file()]
-    if missing:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        log.info("building %s into %s", name, out_dir)
-        _build_registry_model(name, spec, onnx_path, {w: p for (f, w), p in artifacts.items() if f == "mnn"})
+    wanted = [w for w in files if w in weights or (w == "fp32" and "mnn" in int8)]
+    artifacts = {("onnx", "fp32"): onnx_path, **{("mnn", w): files[w] for w in wanted}}
+    if not all(p.is_file() for p in artifacts.values()):
+        _convert_registry_model(name, out_dir, fp16="fp16" in wanted)
     int8_arts, int8_report = _int8_artifacts(name, {"mnn": artifacts.get(("mnn", "fp32")), "onnx": onnx_path},
                                              out_dir, spec=spec, engines=int8)
     artifacts.update(int8_arts)
+    row = PUBLISHED.get(name)
     return ModelSource(name=name, kind="registry", artifacts=artifacts, onnx=onnx_path, spec=spec,
-                       table_id=entry.table_id, published_ms=entry.published_ms, int8_report=int8_report or None)
+                       table_id=row.table_id if row else None, published_ms=row.ms if row else None,
+                       int8_report=int8_report or None)
 
 
-def _build_registry_model(name: str, spec: ModelSpec, onnx_path: Path, mnn_paths: dict[str, Path]) -> None:
-    """torch -> ONNX -> onnxsim -> MNN with metadata: the shared pipeline if it can, else our own export."""
-    import torch
+def _convert_registry_model(name: str, out_dir: Path, *, fp16: bool) -> None:
+    """edgepose.converters.convert into out_dir, non-strict: with random weights an FP16 parity miss is
+    expected (near-flat softmaxes) and says nothing about speed; the report keeps the figures."""
+    import torch  # a missing extra is an ImportError the CLI turns into the pip command (cli.EXTRAS)
+
+    from edgepose.converters import convert
 
     torch.set_num_threads(1)  # 2 threads on the shared 2-core machine were 10-100x slower under load
-    if _convert_with_pipeline(name, onnx_path, mnn_paths):
-        return
-    _export_registry_model(name, spec, onnx_path)
-    for w, dst in mnn_paths.items():
-        onnx_to_mnn(onnx_path, dst, fp16=(w == "fp16"), spec=spec)
-
-
-def _convert_with_pipeline(name: str, onnx_path: Path, mnn_paths: dict[str, Path]) -> bool:
-    """edgepose.converters.convert (parity-checked), renamed to our file names; False if it cannot."""
+    log.info("converting %s into %s", name, out_dir)
     try:
-        from edgepose.converters import convert
-    except ImportError:
-        return False
-    out_dir = onnx_path.parent / "pipeline"
-    try:
-        # strict=False: with random weights an FP16 parity miss is expected (near-flat softmaxes) and says
-        # nothing about speed; the report keeps the figures and the files are kept.
-        report = convert(name, output_dir=out_dir, fp16="fp16" in mnn_paths, seed=0, strict=False)
-        warned = [w for w in getattr(report, "warnings", []) or []]
-        if warned:
-            log.info("%s converted with parity warnings: %s", name, "; ".join(map(str, warned))[:300])
-    except Exception as exc:  # noqa: BLE001 - any failure of the shared pipeline means: use our own export
-        log.warning("edgepose.converters.convert(%r) failed (%s: %s); exporting with the benchmark's own "
-                    "torch -> ONNX -> onnxsim -> MNN steps", name, type(exc).__name__, str(exc)[:200])
-        return False
-    made = {onnx_path: out_dir / f"{name}.sim.onnx"}
-    for w, dst in mnn_paths.items():
-        made[dst] = out_dir / (f"{name}.fp16.mnn" if w == "fp16" else f"{name}.mnn")
-    if not all(src.is_file() for src in made.values()):
-        log.warning("edgepose.converters.convert(%r) did not write %s; using the benchmark's own export",
-                    name, [str(s) for s in made.values() if not s.is_file()])
-        return False
-    for dst, src in made.items():
-        src.replace(dst)
-    (out_dir / f"{name}.onnx").unlink(missing_ok=True)  # the unsimplified export; its report.json stays
-    return True
-
-
-def _export_registry_model(name: str, spec: ModelSpec, dst: Path) -> None:
-    import onnx
-    import onnxsim
-    import torch
-
-    from edgepose.models import create_model, get_entry
-
-    entry = get_entry(name)
-    torch.manual_seed(0)
-    model = create_model(name, deploy=True)
-    w, h = entry.input_size
-    tmp = dst.with_suffix(".raw.onnx")
-    with torch.no_grad():
-        torch.onnx.export(model, (torch.zeros(1, 3, h, w),), str(tmp), input_names=[entry.input_name],
-                          output_names=list(entry.output_names), opset_version=OPSET, dynamo=False)
-    simplified, ok = onnxsim.simplify(onnx.load(str(tmp)))
-    if not ok:
-        raise ModelFileError(f"onnxsim could not validate the simplified {name}")
-    from edgepose.converters.metadata import embed_in_onnx
-
-    embed_in_onnx(simplified, spec)
-    onnx.save(simplified, str(dst))
-    tmp.unlink()
+        report = convert(name, output_dir=out_dir, fp16=fp16, seed=0, strict=False)
+    except EdgePoseError as exc:
+        raise SourceUnavailableError(f"{name}: conversion failed ({type(exc).__name__}: {exc})") from exc
+    warned = list(getattr(report, "warnings", None) or [])
+    if warned:
+        log.info("%s converted with parity warnings: %s", name, "; ".join(map(str, warned))[:300])
 
 
 def _int8_artifacts(name: str, fp32: dict[str, Path | None], out_dir: Path, *, spec: ModelSpec | None,
@@ -303,7 +213,7 @@ def _int8_artifacts(name: str, fp32: dict[str, Path | None], out_dir: Path, *, s
     files = {k: Path(v) for k, v in fp32.items() if v is not None}
     try:
         return int8_artifacts(name, files, out_dir, spec=spec, engines=engines)
-    except Exception as exc:  # noqa: BLE001 - INT8 rows are skipped (and logged), the FP32 ones still run
+    except (EdgePoseError, ImportError, OSError) as exc:  # INT8 rows are skipped (and logged), FP32 ones run
         log.warning("INT8 files for %s could not be made (%s: %s); its int8 variants are skipped",
                     name, type(exc).__name__, str(exc)[:300])
         return {}, {}
@@ -311,11 +221,7 @@ def _int8_artifacts(name: str, fp32: dict[str, Path | None], out_dir: Path, *, s
 
 # --- files and assets ---------------------------------------------------------------------
 def _sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
+    return sha256_file(path)[:12]
 
 
 def file_source(path: Path, *, cache: Path, weights: tuple[str, ...] = ("fp32", "fp16")) -> ModelSource:
@@ -337,6 +243,9 @@ def file_source(path: Path, *, cache: Path, weights: tuple[str, ...] = ("fp32", 
         if w in ("fp32", "fp16"):
             dst = out_dir / f"{path.stem}.{w}.mnn"
             if not dst.is_file():
+                from edgepose.converters import onnx_to_mnn
+
+                dst.parent.mkdir(parents=True, exist_ok=True)
                 onnx_to_mnn(path, dst, fp16=(w == "fp16"), spec=spec)
             artifacts[("mnn", w)] = dst
     return ModelSource(name=path.stem, kind="file", artifacts=artifacts, onnx=path, spec=spec)
@@ -365,15 +274,6 @@ def tflite_source(path: Path, *, cache: Path, preset: str | None, name: str, kin
                                                     "tflite": path}, out_dir, spec=spec, engines=int8)
     artifacts.update(int8_arts)
     return ModelSource(name=name, kind=kind, artifacts=artifacts, spec=spec, int8_report=int8_report or None)
-
-
-# --- small conversion helpers -------------------------------------------------------------
-def onnx_to_mnn(src: Path, dst: Path, *, fp16: bool, spec: ModelSpec | None) -> Path:
-    """The MNN native converter in a child process (edgepose.converters.mnn_native)."""
-    from edgepose.converters.mnn_native import convert_to_mnn
-
-    convert_to_mnn(src, dst, framework="ONNX", fp16=fp16, biz_code=spec.to_json() if spec is not None else None)
-    return dst
 
 
 def _int8_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:

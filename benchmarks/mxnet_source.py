@@ -14,10 +14,8 @@ Benchmark names are `mxnet:<gluoncv name>`, e.g. `mxnet:resnet50_v1d_0.48`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,18 +24,20 @@ from typing import Any, Iterable
 import numpy as np
 
 from edgepose.errors import EdgePoseError, ModelFileError
+from edgepose.files import sha256_bytes
+from edgepose.presets import IMAGENET_MEAN, IMAGENET_STD
+
+from .source import ModelSource, SourceUnavailableError
 
 log = logging.getLogger(__name__)
 
 PREFIX = "mxnet:"
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
 CALIB_COUNT = 16
 FIXTURES_MODULE = "edgepose.converters.mxnet.fixtures"
 BUILD_COMMAND = f"python -m {FIXTURES_MODULE}  (or: edgepose bench table-b, which builds them)"
 
 
-class FixturesMissingError(EdgePoseError, FileNotFoundError):
+class FixturesMissingError(SourceUnavailableError, FileNotFoundError):
     """The MXNet fixture set is not built (or a model is not in it)."""
 
 
@@ -96,25 +96,21 @@ def _key(folder: Path) -> str:
 
     import edgepose.converters.mxnet as mx
 
-    digest = hashlib.sha256(folder.name.encode())
-    digest.update((folder / "manifest.json").read_bytes())
+    parts = [folder.name.encode(), (folder / "manifest.json").read_bytes()]
     root = Path(mx.__file__).parent
     for f in sorted(root.glob("*.py")):
-        digest.update(f.name.encode())
-        digest.update(f.read_bytes())
+        parts += [f.name.encode(), f.read_bytes()]
     for dist in ("onnx", "onnxsim", "MNN"):
         try:
-            digest.update(f"{dist}={md.version(dist)}".encode())
+            parts.append(f"{dist}={md.version(dist)}".encode())
         except md.PackageNotFoundError:
             pass
-    return digest.hexdigest()[:12]
+    return sha256_bytes(b"".join(parts))[:12]
 
 
 def mxnet_source(item: str, *, cache: Path, weights: tuple[str, ...] = ("fp32",), int8: Iterable[str] = (),
                  build: bool = False):
     """A raw-only ModelSource for `mxnet:<name>`: simplified ONNX, MNN FP32 (+FP16), INT8 when asked."""
-    from .models_source import ModelSource
-
     name = item[len(PREFIX):] if is_mxnet_name(item) else item
     folder = ensure_fixtures(build=build)
     models = fixture_models(folder)
@@ -145,7 +141,10 @@ def _convert(prefix: Path, out: Path, name: str, shape: tuple[int, ...], *, fp16
         raise ModelFileError(f"fixture files missing: {symbol} / {params}; rebuild with {BUILD_COMMAND}")
     work = out / "pipeline"
     log.info("converting MXNet %s (%s) into %s", name, shape, out)
-    convert(str(symbol), params=str(params), input_shape=shape, output_dir=work, fp16=fp16, strict=False)
+    try:
+        convert(str(symbol), params=str(params), input_shape=shape, output_dir=work, fp16=fp16, strict=False)
+    except EdgePoseError as exc:
+        raise SourceUnavailableError(f"{PREFIX}{name}: conversion failed ({type(exc).__name__}: {exc})") from exc
     moves = {work / f"{name}.sim.onnx": out / f"{name}.sim.onnx", work / f"{name}.mnn": out / f"{name}.fp32.mnn"}
     if fp16:
         moves[work / f"{name}.fp16.mnn"] = out / f"{name}.fp16.mnn"

@@ -1,14 +1,35 @@
-"""Turn a BenchResult into Markdown, JSON and the table-A chart."""
+"""Turn a BenchResult into Markdown, JSON, the reproduced tables and the table-A chart."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Callable
 
 from .reference import CANONICAL_REFERENCE, REF_MACS
 from .stats import summarize
 from .table_a import build_table_a
 from .table_b import build_table_b
 from .table_c import build_table_c
+
+
+def _table_a(result, variant: str | None):
+    table = build_table_a(result, variant=variant)
+    return table if table is not None and table.rows else None
+
+
+# The reproduced tables, in report order: (name, build(result, table_variant) -> table or None). A table has
+# markdown(), to_dict(), to_json() and may have plot(path). Adding a table is one entry here; report.md,
+# report.json and <name>.{md,json[,png]} follow.
+TABLES: tuple[tuple[str, Callable[[Any, str | None], Any]], ...] = (
+    ("table_a", _table_a),
+    ("table_b", lambda result, variant: build_table_b(result)),
+    ("table_c", lambda result, variant: build_table_c(result)),
+)
+
+
+def built_tables(result, *, table_variant: str | None = None) -> list[tuple[str, Any]]:
+    """(name, table) for every table this result has rows (or a reason to skip) for."""
+    return [(name, table) for name, build in TABLES if (table := build(result, table_variant)) is not None]
 
 
 def _f(v, fmt="{:.2f}", none="—"):
@@ -60,12 +81,8 @@ def results_markdown(result) -> str:
             f"{_f(r.predict_overhead, '{:+.1%}')} | {r.normalised.median:.3f} | {_f(r.params / 1e6 if r.params else None)} | "
             f"{_f(r.macs / 1e6 if r.macs else None, '{:.0f}')} | {r.file_mb:.1f} | {rss} | {_f(g, '{:.1f}')} | "
             f"{_f(g / peak if g else None, '{:.0%}')} |")
-    table = build_table_a(result)
-    if table is not None and table.rows:
+    for _, table in built_tables(result):
         lines += ["", table.markdown()]
-    for extra in (build_table_b(result), build_table_c(result)):
-        if extra is not None:
-            lines += ["", extra.markdown()]
     if result.skipped:
         lines += ["", "Skipped: " + "; ".join(result.skipped)]
     return "\n".join(lines) + "\n"
@@ -76,28 +93,20 @@ def _fmt_load(load) -> str:
 
 
 def write_reports(result, out_dir: str | Path, *, table_variant: str | None = None) -> dict[str, Path]:
-    """report.md, report.json and, when their rows were measured, table_a.{md,json,png}, table_b.{md,json},
-    table_c.{md,json} (table_b also when its MXNet fixtures were asked for but missing: it says why)."""
+    """report.md, report.json and, for each of TABLES with rows, <name>.md, <name>.json (and <name>.png when
+    it plots: table A). Table B is written also when its MXNet fixtures were asked for but missing: it says why."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "report.md", "json": out / "report.json"}
     paths["markdown"].write_text(result.markdown())
     data = result.to_dict()
-    table = build_table_a(result, variant=table_variant)
-    if table is not None and table.rows:
-        data["table_a"] = table.to_dict()
-        paths["table_a_markdown"] = out / "table_a.md"
-        paths["table_a_markdown"].write_text(table.markdown())
-        paths["table_a_json"] = out / "table_a.json"
-        paths["table_a_json"].write_text(table.to_json())
-        paths["table_a_png"] = table.plot(out / "table_a.png")
-    for key, extra in (("table_b", build_table_b(result)), ("table_c", build_table_c(result))):
-        if extra is None:
-            continue
-        data[key] = extra.to_dict()
-        paths[f"{key}_markdown"] = out / f"{key}.md"
-        paths[f"{key}_markdown"].write_text(extra.markdown())
-        paths[f"{key}_json"] = out / f"{key}.json"
-        paths[f"{key}_json"].write_text(extra.to_json())
+    for name, table in built_tables(result, table_variant=table_variant):
+        data[name] = table.to_dict()
+        paths[f"{name}_markdown"] = out / f"{name}.md"
+        paths[f"{name}_markdown"].write_text(table.markdown())
+        paths[f"{name}_json"] = out / f"{name}.json"
+        paths[f"{name}_json"].write_text(table.to_json())
+        if callable(getattr(table, "plot", None)):
+            paths[f"{name}_png"] = table.plot(out / f"{name}.png")
     paths["json"].write_text(json.dumps(data, indent=2, default=str))
     return paths

@@ -17,6 +17,40 @@ from .stats import ranks, spearman
 from .variants import TABLE_VARIANT
 
 BASELINE_MODEL = "deeppose"
+# How the published figures were taken (seed_figures.md, table A).
+PUBLISHED_SETUP = ("MNN, FP16-converted model, 1 thread, Intel i5-12600KF; "
+                   "5 repeats of 100 predict calls on one image, ms per call")
+
+
+@dataclass(frozen=True)
+class Published:
+    """One row of table A: the registry model that reproduces it, and its five published timings."""
+
+    table_id: str
+    ms: tuple[float, ...]
+
+    @property
+    def median_ms(self) -> float:
+        return float(statistics.median(self.ms))
+
+
+# Registry model -> its row of table A, in the table's order (the `table-a` group runs them in it).
+# A new row is one entry here; the model itself is registered in edgepose.models.
+PUBLISHED = {
+    "deeppose": Published("deeppose", (7.12, 7.01, 6.74, 6.71, 6.67)),
+    "heatmap": Published("heatmap", (34.76, 34.75, 35.07, 34.76, 35.21)),
+    "deeppose_x2": Published("deeppose_x2", (16.68, 15.70, 16.41, 15.97, 16.53)),
+    "ipr": Published("ipr", (6.50, 6.39, 6.31, 6.34, 6.53)),
+    "dsnt_deconv": Published("dsnt_deconv", (11.25, 11.05, 10.94, 11.05, 11.68)),
+    "simdr": Published("simdr", (11.87, 11.71, 12.04, 11.92, 11.99)),
+    "simdr_norm": Published("simdr_norm", (12.05, 12.04, 11.76, 11.49, 11.80)),
+    "simdr_320_1024d": Published("simdr_320_1024d", (17.91, 17.78, 17.69, 17.42, 17.46)),
+    "simdr_320": Published("simdr_320 (final)", (12.26, 12.41, 12.29, 12.33, 12.42)),
+    "efficientrep_n_320": Published("efficientrep_n_320", (14.63, 14.81, 14.64, 14.68, 14.71)),
+    "tokenpose_direct": Published("tokenpose_direct", (10.79, 10.92, 10.65, 10.82, 10.83)),
+    "tokenpose_deconv4": Published("tokenpose_deconv4", (18.77, 17.62, 18.27, 17.98, 17.84)),
+    "tokenpose_deconv3": Published("tokenpose_deconv3", (16.99, 16.86, 16.96, 16.88, 17.37)),
+}
 
 
 @dataclass(frozen=True)
@@ -89,6 +123,7 @@ class TableA:
 
     def markdown(self) -> str:
         lines = [f"### Table A reproduced ({self.variant}, 1 thread, ratios to {BASELINE_MODEL} in the same run)", "",
+                 f"Published: {PUBLISHED_SETUP}.", "",
                  "| model | published ms | our ms | published ratio | our ratio | published rank | our rank |",
                  "|---|---:|---:|---:|---:|---:|---:|"]
         for r in self.rows:

@@ -7,12 +7,19 @@ median of per-round ratios FP32 / INT8 of the same engine in the same interleave
 
 Zoo and MXNet-fixture models have random weights: the INT8 keypoint error of zoo models is
 shown (from the INT8 step's report) but says nothing about trained models.
+
+Two ways in, one table: `build_table_c(bench_result)` from an interleaved benchmark run, and
+`table_c_from_int8_report(report)` from the INT8 step's own timing of one model, e.g.
+
+    report = int8_report_for("deeppose", output_dir="out/")      # zoo name, .onnx or .tflite
+    print(table_c_from_int8_report(report).markdown())
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 from .mxnet_source import PREFIX
 
@@ -28,14 +35,15 @@ ENGINES = (("mnn", "mnn-fp32", "mnn-int8"), ("onnxruntime", "ort-fp32", "ort-int
 class TableCRow:
     model: str
     engine: str
-    fp32_ms: float
-    int8_ms: float
+    fp32_ms: float | None
+    int8_ms: float | None
     speedup: float | None
     published_speedup: float | None = None
     published_fp32_ips: float | None = None
     published_int8_ips: float | None = None
     method: str | None = None
     mean_px_256: float | None = None
+    max_px_256: float | None = None
     pck: float | None = None
     status: str | None = None
 
@@ -67,7 +75,7 @@ class TableC:
         for r in self.rows:
             pub = (f"{r.published_speedup:.2f}x ({r.published_fp32_ips:g} -> {r.published_int8_ips:g})"
                    if r.published_speedup else "—")
-            lines.append(f"| {r.model} | {r.engine} | {r.fp32_ms:.2f} | {r.int8_ms:.2f} | {_f(r.speedup, '{:.2f}x')} | "
+            lines.append(f"| {r.model} | {r.engine} | {_f(r.fp32_ms)} | {_f(r.int8_ms)} | {_f(r.speedup, '{:.2f}x')} | "
                          f"{pub} | {_f(r.relative)} | {r.method or '—'} | {_f(r.mean_px_256)} | {_f(r.pck, '{:.3f}')} | "
                          f"{r.status or '—'} |")
         return "\n".join(lines) + "\n"
@@ -95,7 +103,7 @@ def build_table_c(result) -> TableC | None:
                 speedup=_speedup(a, b),
                 published_speedup=pub[2] if pub else None, published_fp32_ips=pub[0] if pub else None,
                 published_int8_ips=pub[1] if pub else None, method=method,
-                mean_px_256=acc.get("mean_px_256"), pck=acc.get("pck"),
+                mean_px_256=acc.get("mean_px_256"), max_px_256=acc.get("max_px_256"), pck=acc.get("pck"),
                 status=acc.get("status") or ("accuracy not checked (ImageNet classifier)"
                                              if model.startswith(PREFIX) else None)))
     return TableC(rows) if rows else None
@@ -105,3 +113,48 @@ def _speedup(fp32_row, int8_row) -> float | None:
     from .stats import paired_ratio
 
     return paired_ratio(fp32_row.session_ms, int8_row.session_ms)
+
+
+# --- from the INT8 step's own report (one model, its own FP32 vs INT8 timing) ---------------
+def table_c_from_int8_report(report) -> TableC:
+    """One row per engine of an Int8Report: its interleaved FP32 / INT8 ms (1 thread), keypoint error, status."""
+    rows = []
+    for e in report.engines:
+        acc, sp = e.accuracy, e.speed
+        pub = PUBLISHED.get(report.model)
+        rows.append(TableCRow(
+            model=report.model, engine=e.engine, fp32_ms=sp.fp32_ms if sp else None,
+            int8_ms=sp.int8_ms if sp else None, speedup=sp.speedup if sp else None,
+            published_speedup=pub[2] if pub else None, published_fp32_ips=pub[0] if pub else None,
+            published_int8_ips=pub[1] if pub else None, method=e.details.get("method"),
+            mean_px_256=acc.mean_px_256 if acc else None, max_px_256=acc.max_px_256 if acc else None,
+            pck=acc.pck if acc else None,
+            status=f"failed: {e.error}" if e.error and e.status == "failed" else e.status))
+    return TableC(rows)
+
+
+def int8_report_for(model: str | Path, *, output_dir: str | Path, calib: Any = None,
+                    fp32: Mapping[str, str | Path] | None = None, spec=None, preset: str | None = None,
+                    options=None, engines: Sequence[str] = ("mnn", "onnxruntime")):
+    """FP32 files (converted here unless `fp32` is given) -> INT8 per engine, timed and checked: an Int8Report.
+
+    model    a zoo name, or an .onnx / .tflite file (preset= for a TFLite model without a card).
+    calib    default: the pinned photos that fit the model ("pinned:hand" for hand models).
+    options  Int8Options; default: non-strict (zoo models have random weights: the speed is the point).
+    """
+    from edgepose.converters import convert
+    from edgepose.converters.quantize import Int8Options, fp32_artifacts_from_report, quantize_int8
+    from edgepose.converters.quantize.samples import kind_for
+
+    out = Path(output_dir)
+    if fp32 is None:
+        conv = convert(model, output_dir=out, spec=spec, preset=preset, strict=False)
+        given = model if isinstance(model, (str, Path)) and Path(model).is_file() else None
+        fp32 = fp32_artifacts_from_report(conv, given)
+        stem = conv.stem
+        name = (conv.spec or {}).get("name") or stem
+    else:
+        stem = name = Path(next(iter(fp32.values()))).name.split(".")[0]
+    opts = options or Int8Options(engines=tuple(engines), strict=False, progress=False)
+    return quantize_int8(fp32, calib=calib or f"pinned:{kind_for(str(name))}", spec=spec, output_dir=out,
+                         stem=stem, options=opts)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepose.presets import IMAGENET_MEAN, IMAGENET_STD
+
 from .report import Tolerance
 
 _OPEN = {"fp32": Tolerance(rtol=1e9, atol=1e9, min_cosine=-2.0, max_px=1e9),
@@ -49,7 +51,7 @@ def measure(out_dir: Path, zoo: list[str], tflite: list[str]) -> list[dict]:
             report = convert(name, params=name.replace("-symbol.json", "-0000.params"), output_dir=out_dir,
                              input_shape=(1, 3, 256, 192), fp16=True, strict=False, images=photos,
                              tolerances=_OPEN, meta=dict(head="heatmap", num_keypoints=17, input_size=(192, 256),
-                                                         mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)))
+                                                         mean=IMAGENET_MEAN, std=IMAGENET_STD))
             name = "simple_pose_r18 (mx)"
         elif kind == "zoo":
             torch.manual_seed(0)

@@ -10,9 +10,8 @@ Coordinates are normalised to the network input, x then y: pixel_x = x_norm * in
 {"heatmaps": (N,K,H,W)} instead. Needs torch (the `torch` extra); the runtime never imports this.
 """
 from .pose import PoseModel
-from .registry import (PUBLISHED_SETUP, ModelEntry, create_model, get_entry, get_spec, list_models,
-                       register_model)
+from .registry import ModelEntry, create_model, get_entry, get_spec, list_models, register_model
 from . import heads  # noqa: E402,F401  (registers the models)
 
-__all__ = ["PUBLISHED_SETUP", "ModelEntry", "PoseModel", "create_model", "get_entry", "get_spec",
+__all__ = ["ModelEntry", "PoseModel", "create_model", "get_entry", "get_spec",
            "list_models", "register_model"]

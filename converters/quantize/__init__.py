@@ -2,16 +2,15 @@
 
 API: `quantize_int8(fp32_artifacts, calib=..., options=Int8Options(...)) -> Int8Report`.
 CLI: `add_int8_arguments(parser)` + `quantize_from_args(args, fp32_artifacts, spec)`.
-Benchmarks: `int8_variants(...)` and `table_c_rows(...)`.
+Table C rows from a report: edgepose.benchmarks.table_c.
 """
 from __future__ import annotations
 
 from .api import DEFAULT_THRESHOLD_PX_256, ENGINES, Int8Options, quantize_int8
 from .calibration import CalibrationSet, load_calibration
-from .bench import format_table_c, int8_variants, table_c_rows
 from .cli import add_int8_arguments, check_int8_args, fp32_artifacts_from_report, quantize_from_args
 from .report import EngineResult, Int8Report
 
 __all__ = ["DEFAULT_THRESHOLD_PX_256", "ENGINES", "CalibrationSet", "EngineResult", "Int8Options", "Int8Report",
-           "add_int8_arguments", "check_int8_args", "format_table_c", "fp32_artifacts_from_report", "int8_variants",
-           "load_calibration", "quantize_from_args", "quantize_int8", "table_c_rows"]
+           "add_int8_arguments", "check_int8_args", "fp32_artifacts_from_report", "load_calibration",
+           "quantize_from_args", "quantize_int8"]

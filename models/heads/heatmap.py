@@ -39,8 +39,7 @@ def _heatmap(*, num_keypoints: int, input_size: tuple[int, int],
 
 
 @register_model(
-    input_size=256, head="heatmap", output_names=OUTPUTS, table_id="heatmap",
-    published_ms=(34.76, 34.75, 35.07, 34.76, 35.21),
+    input_size=256, head="heatmap", output_names=OUTPUTS,
     summary="ShuffleNetV2 x1.0 conv5 -> 3 x (deconv 4x4 s2, 256, BN, ReLU) -> 1x1 conv to K, 64x64 heatmaps")
 def heatmap(*, num_keypoints: int, input_size: tuple[int, int], **options) -> PoseModel:
     """SimpleBaseline on ShuffleNetV2 x1.0 at 256x256. Option: deconv_channels."""

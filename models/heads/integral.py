@@ -68,8 +68,7 @@ def _integral(*, num_keypoints: int, input_size: tuple[int, int], deconv_channel
 
 
 @register_model(
-    input_size=256, head="integral", output_names=OUTPUTS, table_id="ipr",
-    published_ms=(6.50, 6.39, 6.31, 6.34, 6.53),
+    input_size=256, head="integral", output_names=OUTPUTS,
     summary="ShuffleNetV2 x1.0 conv5 -> 1x1 conv to K on the 8x8 map -> soft-argmax; sigma branch")
 def ipr(*, num_keypoints: int, input_size: tuple[int, int], sigma: bool = True) -> PoseModel:
     """Integral pose regression on the 8x8 conv5 map. Option: sigma (False: scores = softmax peak)."""
@@ -78,8 +77,7 @@ def ipr(*, num_keypoints: int, input_size: tuple[int, int], sigma: bool = True) 
 
 
 @register_model(
-    input_size=256, head="integral", output_names=OUTPUTS, table_id="dsnt_deconv",
-    published_ms=(11.25, 11.05, 10.94, 11.05, 11.68),
+    input_size=256, head="integral", output_names=OUTPUTS,
     summary="ShuffleNetV2 x1.0 conv5 -> deconv(256)+BN+ReLU -> deconv(K) to 32x32 -> soft-argmax; sigma branch")
 def dsnt_deconv(*, num_keypoints: int, input_size: tuple[int, int], sigma: bool = True) -> PoseModel:
     """Soft-argmax on 32x32 maps from the deconv pair [256, K]. Option: sigma."""

@@ -56,8 +56,7 @@ def _deeppose(width: str, *, num_keypoints: int, input_size: tuple[int, int], si
 
 
 @register_model(
-    input_size=256, head="regression", output_names=OUTPUTS, table_id="deeppose",
-    published_ms=(7.12, 7.01, 6.74, 6.71, 6.67),
+    input_size=256, head="regression", output_names=OUTPUTS,
     summary="ShuffleNetV2 x1.0 conv5 (1024-d) -> global avg pool -> FC to Kx2 (DeepPose / RLE), "
             "sigma branch for scores")
 def deeppose(*, num_keypoints: int, input_size: tuple[int, int]) -> PoseModel:
@@ -66,8 +65,7 @@ def deeppose(*, num_keypoints: int, input_size: tuple[int, int]) -> PoseModel:
 
 
 @register_model(
-    input_size=256, head="regression", output_names=OUTPUTS, table_id="deeppose_x2",
-    published_ms=(16.68, 15.70, 16.41, 15.97, 16.53),
+    input_size=256, head="regression", output_names=OUTPUTS,
     summary="ShuffleNetV2 x2.0 conv5 (2048-d) -> global avg pool -> FC to Kx2, sigma branch for scores")
 def deeppose_x2(*, num_keypoints: int, input_size: tuple[int, int]) -> PoseModel:
     """DeepPose / RLE on ShuffleNetV2 x2.0 (twice the width)."""

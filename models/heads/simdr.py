@@ -107,8 +107,7 @@ def _shufflenet_simdr(*, num_keypoints: int, input_size: tuple[int, int], featur
 
 
 @register_model(
-    input_size=256, head="simdr", output_names=OUTPUTS, table_id="simdr",
-    published_ms=(11.87, 11.71, 12.04, 11.92, 11.99),
+    input_size=256, head="simdr", output_names=OUTPUTS,
     summary="ShuffleNetV2 x1.0 conv5 -> deconv(256) -> deconv(K) to 32x32 -> flatten (1024) -> "
             "Linear to 2x512 -> split x/y -> softmax -> expectation; sigma branch")
 def simdr(*, num_keypoints: int, input_size: tuple[int, int]) -> PoseModel:
@@ -118,8 +117,7 @@ def simdr(*, num_keypoints: int, input_size: tuple[int, int]) -> PoseModel:
 
 
 @register_model(
-    input_size=256, head="simdr", output_names=OUTPUTS, table_id="simdr_norm",
-    published_ms=(12.05, 12.04, 11.76, 11.49, 11.80),
+    input_size=256, head="simdr", output_names=OUTPUTS,
     summary="simdr + deconv(K)+BN+ReLU then 1x1 conv + cosine-normalised x/y linear layers (beta=15, "
             "dropout in training); sigma branch")
 def simdr_norm(*, num_keypoints: int, input_size: tuple[int, int], **options) -> PoseModel:
@@ -129,8 +127,7 @@ def simdr_norm(*, num_keypoints: int, input_size: tuple[int, int], **options) ->
 
 
 @register_model(
-    input_size=320, head="simdr", output_names=OUTPUTS, table_id="simdr_320_1024d",
-    published_ms=(17.91, 17.78, 17.69, 17.42, 17.46),
+    input_size=320, head="simdr", output_names=OUTPUTS,
     summary="simdr_norm at 320x320: conv5 (1024-d) 10x10 -> 40x40 maps -> 2x640 bins")
 def simdr_320_1024d(*, num_keypoints: int, input_size: tuple[int, int], **options) -> PoseModel:
     """simdr_norm at 320 input, localising from the 1024-d conv5 map. Options: beta, dropout."""
@@ -138,8 +135,7 @@ def simdr_320_1024d(*, num_keypoints: int, input_size: tuple[int, int], **option
 
 
 @register_model(
-    input_size=320, head="simdr", output_names=OUTPUTS, table_id="simdr_320 (final)",
-    published_ms=(12.26, 12.41, 12.29, 12.33, 12.42),
+    input_size=320, head="simdr", output_names=OUTPUTS,
     summary="final: ShuffleNetV2 x1.0 stage-4 (464-d) 10x10 -> deconv(256) -> 1x1 conv to K (20x20) -> "
             "cosine x/y (2x640 bins); conv5 (1024-d) only for the sigma branch")
 def simdr_320(*, num_keypoints: int, input_size: tuple[int, int], **options) -> PoseModel:
@@ -149,8 +145,7 @@ def simdr_320(*, num_keypoints: int, input_size: tuple[int, int], **options) -> 
 
 
 @register_model(
-    input_size=320, head="simdr", output_names=OUTPUTS, table_id="efficientrep_n_320",
-    published_ms=(14.63, 14.81, 14.64, 14.68, 14.71),
+    input_size=320, head="simdr", output_names=OUTPUTS,
     summary="the final head on YOLOv6-n EfficientRep (RepVGG, re-parameterised for inference): "
             "erblock5 (256-d, stride 32) for localisation and the sigma branch")
 def efficientrep_n_320(*, num_keypoints: int, input_size: tuple[int, int], **options) -> PoseModel:

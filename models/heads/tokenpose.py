@@ -155,8 +155,7 @@ def _tokenpose(*, num_keypoints: int, input_size: tuple[int, int], patch_size: t
 
 
 @register_model(
-    input_size=256, head="simdr", output_names=OUTPUTS, table_id="tokenpose_direct",
-    published_ms=(10.79, 10.92, 10.65, 10.82, 10.83),
+    input_size=256, head="simdr", output_names=OUTPUTS,
     summary="ShuffleNetV2 x1.0 conv5 8x8 -> TokenPose (patch 2x2, 16 tokens, depth 4, dim 192) -> SimDR x/y")
 def tokenpose_direct(*, num_keypoints: int, input_size: tuple[int, int], **options) -> PoseModel:
     """TokenPose straight on the backbone map. Options: dim, heads, mlp_ratio, dropout."""
@@ -165,8 +164,7 @@ def tokenpose_direct(*, num_keypoints: int, input_size: tuple[int, int], **optio
 
 
 @register_model(
-    input_size=256, head="simdr", output_names=OUTPUTS, table_id="tokenpose_deconv4",
-    published_ms=(18.77, 17.62, 18.27, 17.98, 17.84),
+    input_size=256, head="simdr", output_names=OUTPUTS,
     summary="conv5 -> deconv(256) -> deconv(K) to 32x32 -> TokenPose (patch 8x8, 16 tokens, 4 layers) -> SimDR")
 def tokenpose_deconv4(*, num_keypoints: int, input_size: tuple[int, int], **options) -> PoseModel:
     """Deconvs first, then a 4-layer TokenPose on 8x8 patches. Options: dim, heads, mlp_ratio, dropout."""
@@ -175,8 +173,7 @@ def tokenpose_deconv4(*, num_keypoints: int, input_size: tuple[int, int], **opti
 
 
 @register_model(
-    input_size=256, head="simdr", output_names=OUTPUTS, table_id="tokenpose_deconv3",
-    published_ms=(16.99, 16.86, 16.96, 16.88, 17.37),
+    input_size=256, head="simdr", output_names=OUTPUTS,
     summary="as tokenpose_deconv4 with 3 transformer layers")
 def tokenpose_deconv3(*, num_keypoints: int, input_size: tuple[int, int], **options) -> PoseModel:
     """Deconvs first, then a 3-layer TokenPose on 8x8 patches. Options: dim, heads, mlp_ratio, dropout."""

@@ -69,6 +69,31 @@ def test_json_output_is_clean(cache, tmp_path):
     assert json.loads(proc.stdout)["rows"][0]["variant"] == "ort-fp32"
 
 
+def test_help_names_the_extras():
+    proc = subprocess.run([sys.executable, "-m", "edgepose", "bench", "--help"], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and '.[bench,convert,torch]"' in proc.stdout
+
+
+def test_every_missing_module_maps_to_an_extra_that_installs_it():
+    """EXTRAS against pyproject.toml: each module's distribution is listed in the extra the error names."""
+    import tomllib
+    from pathlib import Path
+
+    from edgepose.benchmarks.cli import EXTRAS, MissingExtraError, missing_extra
+    from edgepose.errors import EdgePoseError
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    for module, extra in EXTRAS.items():
+        dist = module.replace("_", "-")
+        assert any(re.match(rf"{re.escape(dist)}\b", req) for req in extras[extra]), (module, extra)
+    error = missing_extra(ModuleNotFoundError("No module named 'onnxsim'", name="onnxsim"))
+    assert isinstance(error, MissingExtraError) and isinstance(error, EdgePoseError)
+    assert 'pip install -e ".[convert]"' in str(error)
+    assert missing_extra(ModuleNotFoundError("x", name="edgepose.not_a_module")) is None  # a bug, not an extra
+
+
 @pytest.mark.parametrize("args,message", [
     (["heatmap_128", "-V", "cuda-fp16"], "cannot read variant 'cuda-fp16'"),
     (["no_such_model"], "unknown model 'no_such_model'"),

@@ -94,3 +94,29 @@ def test_foreign_baseline_file_is_refused(tmp_path):
     path.write_text(json.dumps({"schema": "something else"}))
     with pytest.raises(ValueError, match="not an edgepose benchmark baseline"):
         bl.load_baseline(path)
+
+
+def test_a_new_table_is_one_entry_in_TABLES(tmp_path, make_result, monkeypatch):
+    """report.md, report.json and <name>.{md,json} all come from the TABLES loop."""
+    from edgepose.benchmarks import report
+
+    class RowCount:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def markdown(self) -> str:
+            return f"### Table Z: {self.n} rows\n"
+
+        def to_dict(self) -> dict:
+            return {"rows": self.n}
+
+        def to_json(self) -> str:
+            return json.dumps(self.to_dict())
+
+    assert [name for name, _ in report.TABLES] == ["table_a", "table_b", "table_c"]
+    monkeypatch.setattr(report, "TABLES", (*report.TABLES, ("table_z", lambda result, v: RowCount(len(result.rows)))))
+    paths = write_reports(make_result(MS), tmp_path)
+    assert json.loads(paths["table_z_json"].read_text()) == {"rows": 5} == json.loads(paths["json"].read_text())["table_z"]
+    md = paths["markdown"].read_text()
+    assert "### Table Z: 5 rows" in md and md.index("Table A reproduced") < md.index("Table Z")
+    assert paths["table_z_markdown"].read_text() == "### Table Z: 5 rows\n" and "table_z_png" not in paths

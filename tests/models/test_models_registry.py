@@ -1,29 +1,26 @@
-"""The registry: names, metadata (ModelSpec), published figures, lookups, errors, weights."""
+"""The registry: names, metadata (ModelSpec), lookups, errors, weights (the one checkpoint loader)."""
 from __future__ import annotations
 
-import re
-import statistics
-from pathlib import Path
-
 import pytest
-import torch
 
-from edgepose.errors import EdgePoseError, MetadataError, ModelFileError
-from edgepose.models import PUBLISHED_SETUP, create_model, get_entry, get_spec, list_models, register_model
-from edgepose.models.keypoints import MPII_FLIP_PAIRS, MPII_KEYPOINTS
+torch = pytest.importorskip("torch")
 
-# shared/ lies beside the repository (CI: a fresh clone with ../shared next to it).
-SEED_FIGURES = Path(__file__).resolve().parents[3] / "shared" / "seed_figures.md"
+from edgepose.errors import EdgePoseError, MetadataError, ModelFileError  # noqa: E402
+from edgepose.models import create_model, get_entry, get_spec, list_models, register_model  # noqa: E402
+from edgepose.models.checkpoint import CheckpointMismatchError  # noqa: E402
+from edgepose.models.keypoints import MPII_FLIP_PAIRS, MPII_KEYPOINTS  # noqa: E402
 
-TABLE_A_IDS = ("deeppose", "heatmap", "deeppose_x2", "ipr", "dsnt_deconv", "simdr", "simdr_norm",
-               "simdr_320_1024d", "simdr_320", "efficientrep_n_320", "tokenpose_direct",
-               "tokenpose_deconv4", "tokenpose_deconv3")
+# The zoo: the 13 models of table A (their published figures live in edgepose.benchmarks.table_a) + heatmap_128.
+ZOO = {"deeppose", "heatmap", "deeppose_x2", "ipr", "dsnt_deconv", "simdr", "simdr_norm", "simdr_320_1024d",
+       "simdr_320", "efficientrep_n_320", "tokenpose_direct", "tokenpose_deconv4", "tokenpose_deconv3",
+       "heatmap_128"}
 
 
-def test_every_table_a_row_and_heatmap_128_is_registered():
-    assert list_models() == [*TABLE_A_IDS, "heatmap_128"]  # table order, then the rest
-    assert list_models(published_only=True) == list(TABLE_A_IDS)
-    assert list_models("simdr*") == ["simdr", "simdr_norm", "simdr_320_1024d", "simdr_320"]
+def test_every_model_is_registered_once_and_globs_filter():
+    names = list_models()
+    assert len(names) == len(set(names)) and set(names) == ZOO
+    assert set(list_models("simdr*")) == {"simdr", "simdr_norm", "simdr_320_1024d", "simdr_320"}
+    assert list_models("nothing*") == []
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -58,25 +55,6 @@ def test_spec_for_another_keypoint_count_drops_mpii_names():
     spec = get_spec("simdr_320", num_keypoints=17)
     assert spec.num_keypoints == 17
     assert spec.keypoint_names == () and spec.skeleton == () and spec.flip_pairs == ()
-
-
-@pytest.mark.skipif(not SEED_FIGURES.is_file(), reason="seed_figures.md not on this machine")
-def test_published_figures_match_table_a():
-    """Each entry's five published timings and median are those of its row in table A."""
-    text = SEED_FIGURES.read_text().split("## B.")[0]
-    rows = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 5 and re.fullmatch(r"[\d. ]+", cells[3]):
-            rows[cells[0]] = (tuple(float(v) for v in cells[3].split()), float(cells[4]))
-    assert len(rows) == 13
-    for name in TABLE_A_IDS:
-        entry = get_entry(name)
-        ms, median = rows[entry.table_id]
-        assert entry.published_ms == ms
-        assert entry.published_median_ms == median == statistics.median(ms)
-    assert get_entry("heatmap_128").published_ms is None and get_entry("heatmap_128").published_median_ms is None
-    assert "1 thread" in PUBLISHED_SETUP
 
 
 def test_unknown_name_is_a_clear_edgepose_error():
@@ -151,13 +129,37 @@ def test_weights_saved_after_deploy_load_into_a_fresh_model(tmp_path):
 
 
 def test_bad_weights_are_model_file_errors(tmp_path):
-    with pytest.raises(ModelFileError, match="not found"):
+    with pytest.raises(ModelFileError, match="checkpoint not found: .*missing.pth"):
         create_model("deeppose", pretrained_weights=tmp_path / "missing.pth")
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelFileError, match="torch.load"):
+    with pytest.raises(ModelFileError, match="junk.pth is not a PyTorch checkpoint torch.load can read"):
         create_model("deeppose", pretrained_weights=junk)
     other = tmp_path / "other.pth"
     torch.save(create_model("deeppose", num_keypoints=17).state_dict(), other)
-    with pytest.raises(ModelFileError, match="does not fit model 'deeppose'"):
+    with pytest.raises(CheckpointMismatchError, match="other.pth does not fit the model 'deeppose'") as info:
         create_model("deeppose", pretrained_weights=other)
+    assert any("checkpoint (34," in m for m in info.value.mismatched)  # 17 x 2 coordinates vs 16 x 2
+
+
+def test_one_loader_for_the_zoo_and_the_converters(tmp_path):
+    """create_model(pretrained_weights=) and the converters' --weights share a loader: wrapped and prefixed
+    checkpoints load through create_model too, and a bad file reads the same on both paths."""
+    from edgepose.converters.checkpoint import load_weights
+
+    torch.manual_seed(0)
+    src = create_model("ipr", deploy=True)
+    path = tmp_path / "wrapped.pth"
+    torch.save({"model": {f"module.{k}": v for k, v in src.state_dict().items()}, "epoch": 7}, path)
+    dst = create_model("ipr", pretrained_weights=path, deploy=True)
+    x = torch.randn(1, 3, 256, 256)
+    with torch.no_grad():
+        assert torch.equal(src(x)["coords"], dst(x)["coords"])
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    messages = []
+    for load in (lambda: create_model("ipr", pretrained_weights=junk), lambda: load_weights(create_model("ipr"), junk)):
+        with pytest.raises(ModelFileError) as info:
+            load()
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]

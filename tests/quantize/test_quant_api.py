@@ -1,4 +1,4 @@
-"""quantize_int8's contract (threshold, strictness, hold-out split), the CLI flags and the table-C helpers."""
+"""quantize_int8's contract (threshold, strictness, hold-out split) and the CLI flags (table C: tests/benchmarks)."""
 from __future__ import annotations
 
 import argparse
@@ -8,9 +8,8 @@ import cv2
 import pytest
 
 from edgepose import assets
-from edgepose.converters.quantize import (Int8Options, add_int8_arguments, check_int8_args, format_table_c,
-                                          fp32_artifacts_from_report, int8_variants, quantize_from_args,
-                                          quantize_int8, table_c_rows)
+from edgepose.converters.quantize import (Int8Options, add_int8_arguments, check_int8_args,
+                                          fp32_artifacts_from_report, quantize_from_args, quantize_int8)
 from edgepose.errors import CalibrationError, ConversionError, ParityError
 
 
@@ -94,22 +93,3 @@ def test_convert_then_quantize_from_args(tmp_path, hand_tflite):
     assert mnn.details["method"] == "EMA" and mnn.details["keep_float"] == []
     assert len(mnn.details["keep_float_ignored"]) == 1 and any("--keep-float ignored" in n for n in mnn.notes)
     assert mnn.speed is None and report.report_path == tmp_path / "hl.int8.json"
-
-
-def test_table_c_rows(hand_int8):
-    rows = table_c_rows(hand_int8)
-    assert [r["engine"] for r in rows] == ["mnn", "onnxruntime"]
-    for r in rows:
-        assert r["speedup"] == pytest.approx(r["fp32_ms"] / r["int8_ms"], rel=0.5)
-    text = format_table_c(rows)
-    assert text.count("\n") == 3 and "| hand_landmark_lite | onnxruntime | minmax |" in text
-
-
-def test_int8_variants_of_a_zoo_model(tmp_path):
-    """A table-A regression model: converted, quantised (ONNX Runtime), one table-C row."""
-    opts = Int8Options(engines=("onnxruntime",), calib_count=4, strict=False, speed_rounds=2, progress=False)
-    report = int8_variants("deeppose", output_dir=tmp_path, options=opts)
-    (row,) = table_c_rows(report)
-    assert row["model"] == "deeppose" and row["fp32_ms"] > 0 and row["int8_ms"] > 0
-    assert (tmp_path / "deeppose.int8.onnx").is_file()
-    assert report.engine("onnxruntime").fp32_artifact.name == "deeppose.sim.onnx"

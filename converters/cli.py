@@ -2,6 +2,8 @@
 
 edgepose/cli.py imports this module only for these two subcommands. Heavy imports (torch,
 onnx, onnxsim) happen inside the API calls, so `edgepose info model.mnn` needs the runtime only.
+The parsed flags become a ConvertOptions and an Int8Options here, once (so every INT8 flag is
+checked before minutes of FP32 conversion); no argparse Namespace goes further than this module.
 Errors are raised as edgepose.errors exceptions; the top-level CLI prints them in one line.
 """
 from __future__ import annotations
@@ -126,54 +128,78 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def run_convert(args: argparse.Namespace) -> int:
-    from .mnn_native import terminate_cleanly
-    from .quantize.cli import check_int8_args
-
-    check_int8_args(args)  # before spending minutes on the FP32 stages
-    with terminate_cleanly():  # SIGTERM: the native child killed, .part files and scratch removed
-        return _run_convert(args)
-
-
-def _run_convert(args: argparse.Namespace) -> int:
-    from edgepose.errors import EdgePoseError, ParityError
-
-    from .pipeline import convert
-    from .quantize.cli import fp32_artifacts_from_report, quantize_from_args
+def convert_options(args: argparse.Namespace):
+    """The conversion flags as a ConvertOptions (checked: a bad --timeout or --name fails here)."""
+    from .options import ConvertOptions
 
     images: Any = None
     if args.no_photo:
         images = []
     elif args.image:
         images = args.image
+    return ConvertOptions(
+        output_dir=args.output_dir, spec=args.meta, preset=args.preset, meta=_overrides(args),
+        input_shape=args.input_shape, weights=args.weights, params=args.params, name=args.name,
+        fp16=args.fp16, dynamic_batch=not args.static_batch, simplify=not args.no_simplify,
+        strict=not args.no_strict, images=images, opset=args.opset, timeout=args.timeout,
+        progress=not args.quiet and not args.json)
+
+
+_INT8_ONLY = ("calib", "calib_count", "int8_holdout", "keep_float", "ort_activations", "ort_weight_range",
+              "int8_cpu_class")
+
+
+def int8_options(args: argparse.Namespace):
+    """The INT8 flags as an Int8Options, or None without --int8. Every check runs here, once:
+    an INT8 flag without --int8, --int8 without --calib, a missing folder, an unknown method."""
+    from edgepose.errors import CalibrationError, ConversionError
+
+    from .quantize.api import Int8Options
+    from .quantize.cli import route_methods
+
+    if not getattr(args, "int8", False):
+        given = [f for f in _INT8_ONLY if getattr(args, f, None)]
+        if given:
+            raise ConversionError(f"--{given[0].replace('_', '-')} is an INT8 option; add --int8")
+        return None
+    if not args.calib:
+        raise CalibrationError("--int8 needs --calib DIR (a folder of photos like the model will see) "
+                               "or --calib pinned:person / pinned:hand")
+    rounds = args.int8_speed_rounds
+    return Int8Options(
+        calib=args.calib, engines=(args.engine,), mnn_weight_method=args.weight_method,
+        ort_activations=args.ort_activations, ort_weight_range=args.ort_weight_range,
+        cpu_class=args.int8_cpu_class, calib_count=args.calib_count, holdout=args.int8_holdout,
+        keep_float=tuple(args.keep_float or ()), threshold_px_256=args.int8_threshold,
+        strict=not args.int8_no_strict, layer_report=args.layer_report, speed=rounds > 0,
+        speed_rounds=max(rounds, 1), progress=not getattr(args, "quiet", False), **route_methods(args.method))
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from .mnn_native import terminate_cleanly
+
+    int8 = int8_options(args)  # before spending minutes on the FP32 stages
+    options = convert_options(args)
+    with terminate_cleanly():  # SIGTERM: the native child killed, .part files and scratch removed
+        return _run_convert(args.source, options, int8, as_json=args.json)
+
+
+def _run_convert(source: str, options, int8, *, as_json: bool) -> int:
+    from edgepose.errors import EdgePoseError, ParityError
+
+    from .pipeline import convert
+
     try:
-        report = convert(
-            args.source, output_dir=args.output_dir, spec=args.meta, preset=args.preset, meta=_overrides(args),
-            input_shape=args.input_shape, weights=args.weights, params=args.params, name=args.name,
-            fp16=args.fp16, dynamic_batch=not args.static_batch, simplify=not args.no_simplify,
-            strict=not args.no_strict, images=images, opset=args.opset, timeout=args.timeout,
-            progress=not args.quiet and not args.json)
-    except ParityError as exc:  # show the figures, then let the top level print the one-line error
-        report = getattr(exc, "report", None)
-        if report is not None:
-            print(report.to_json() if args.json else report.format_table())
+        report = convert(source, options=options, int8=int8)
+    except EdgePoseError as exc:  # show the figures, then let the top level print the one-line error
+        report = exc.report
+        int8_ran = report is not None and any(s.precision == "int8" for s in report.stages)
+        if report is not None and (isinstance(exc, ParityError) or int8_ran):
+            print(report.to_json() if as_json else report.format_table())
             sys.stdout.flush()
         raise
-    print(report.to_json() if args.json else report.format_table())
-    if not report.ok or not args.int8:
-        return 0 if report.ok else 1
-    sys.stdout.flush()
-    try:
-        int8 = quantize_from_args(args, fp32_artifacts_from_report(report, args.source),
-                                  output_dir=report.output_dir, stem=report.stem)
-    except EdgePoseError as exc:  # an INT8 accuracy failure carries its report: show the figures
-        partial = getattr(exc, "report", None)
-        if partial is not None:
-            print(partial.to_json() if args.json else partial.format_table())
-            sys.stdout.flush()
-        raise
-    print(int8.to_json() if args.json else int8.format_table())
-    return 0 if int8.ok else 1
+    print(report.to_json() if as_json else report.format_table())
+    return 0 if report.ok else 1
 
 
 def add_info_arguments(parser: argparse.ArgumentParser) -> None:

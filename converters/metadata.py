@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from edgepose.assets import sha256_of  # noqa: F401 - re-exported for the converters
+from edgepose.files import sha256_file as sha256_of  # noqa: F401 - re-exported for the converters
 from edgepose.errors import MetadataError
 from edgepose.spec import HEAD_TYPES, REQUIRED_FIELDS, ModelSpec
 

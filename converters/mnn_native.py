@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from edgepose import files
 from edgepose.errors import ConversionError, EdgePoseError, UnsupportedOperatorError
 
 log = logging.getLogger(__name__)
@@ -136,30 +137,25 @@ def run_native(tool: str, argv: Sequence[str], *, timeout: float = 900.0) -> Nat
 
 @contextlib.contextmanager
 def _atomic_output(src: Path, dst: Path, tool: str) -> Iterator[Path]:
-    """A temporary path beside `dst` for the tool to write; renamed to `dst` only on success.
+    """A temporary path beside `dst` for the tool to write (edgepose.files.atomic_path); renamed to
+    `dst` only when the tool wrote a whole MNN file.
 
     Refuses to overwrite the input. On any failure nothing is left under `dst` nor beside it
-    (MNN's quantiser also drops a `<output>.json` scale dump next to its output).
+    (MNN's quantiser also drops a `<output>.json` scale dump next to its output). A missing or
+    torn output on a nearly full disk is reported as such (MNN's tools do not report write errors).
     """
     if not src.is_file():
         raise ConversionError(f"source model not found: {src}")
     if dst.resolve() == src.resolve():
         raise ConversionError(f"refusing to overwrite the input {src} with the {tool} output")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()  # let the tool create it; an existing empty file would look like output
-    try:
+    # not created: the tool creates it (an existing empty file would look like output)
+    with files.atomic_path(dst, require_output=False, error=ConversionError) as tmp:
         yield tmp.resolve()
         if not tmp.is_file() or tmp.stat().st_size == 0:
             _check_disk(dst.parent, src, tool)
             raise ConversionError(f"MNN {tool} wrote no model for {src.name}")
         _check_written(tmp, dst, src, tool)
-        os.replace(tmp, dst)
-    finally:
-        for leftover in dst.parent.glob(tmp.name + "*"):
-            leftover.unlink()
 
 
 def _free_bytes(folder: Path) -> int | None:

@@ -1,10 +1,11 @@
-"""`convert`: source -> ONNX -> simplified ONNX -> MNN FP32 (/ FP16), with a parity check after each stage.
+"""`convert`: source -> ONNX -> simplified ONNX -> MNN FP32 (/ FP16) (/ INT8), with a check after each stage.
 
-A conversion is a plan of `Stage`s. Each reads one artifact (its parent) and writes one file;
-the new file is written under a hidden pending name, run with its real runtime on the same
-inputs as its parent, and renamed to its final name only when the parity check passes (or
-strict=False). New stages (INT8 quantisation, another source format) are one more `Stage`
-with its own build function, runner kind and precision; `plan_stages` is where they go.
+A conversion is a plan of `Stage`s (converters.plan). The source's kind (an entry of
+converters.sources.SOURCE_KINDS) says which stages it plans and which runtime runs it as the
+first reference; INT8 engines (converters.quantize.stage) and a caller's `extra_stages` are more
+stages after those. Each stage reads one artifact (its parent) and writes one file under a hidden
+pending name, which is run with its real runtime on the same inputs as its parent and renamed to
+its final name only when its check passes (or strict=False). Nothing here branches on the kind.
 """
 from __future__ import annotations
 
@@ -14,127 +15,83 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-
-import numpy as np
+from typing import Any, Mapping, Sequence
 
 from edgepose.errors import ConversionError, EdgePoseError, MetadataError, ParityError
-from edgepose.heads import HEADS
 from edgepose.spec import ModelSpec
 
 from . import parity as parity_mod
-from . import stages as st
-from .metadata import METADATA_KEY, artifact_spec, spec_for_conversion, tool_versions
-from .report import ConversionReport, ParityResult, StageResult, Tolerance
-from .runtimes import named_outputs, open_runner
-from .sources import Source, resolve_source
+from .metadata import artifact_spec, spec_for_conversion, tool_versions
+from .options import ConvertOptions
+from .plan import Artifact, Stage, check_plan
+from .report import ConversionReport, ParityResult, StageResult
+from .runtimes import open_runner
+from .sources import SOURCE_KINDS, Source, resolve_source
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Artifact:
-    """A model the pipeline can run: the source or a file a stage wrote."""
-
-    key: str
-    kind: str  # torch | onnx | mnn | tflite
-    target: Any  # a path, or an nn.Module for kind "torch"
-    label: str
-    runner: Any = None
-    outputs: list[dict[str, np.ndarray]] | None = None  # on the conversion's input sets
-    tools: tuple[str, ...] = ()
+Options = ConvertOptions  # the name before it was public
+__all__ = ["Artifact", "ConvertOptions", "Stage", "convert", "plan_stages"]
 
 
-@dataclass
-class Stage:
-    """One transformation: parent artifact -> a new file, checked at `precision`'s tolerance.
-
-    build(parent, dst, spec) writes the file at dst (embedding spec) and returns report details.
-    A stage whose parity is checked elsewhere (MXNet, in its own environment) sets check=False.
-    """
-
-    name: str
-    parent: str
-    key: str
-    filename: str
-    kind: str
-    precision: str
-    build: Callable[[Artifact, Path, ModelSpec | None], Mapping[str, Any]]
-    tools: tuple[str, ...] = ()
-    check: bool = True
-
-
-@dataclass
-class Options:
-    fp16: bool = False
-    dynamic_batch: bool = True
-    simplify: bool = True
-    strict: bool = True
-    opset: int = st.DEFAULT_OPSET
-    timeout: float = 900.0
-    input_shape: tuple[int, ...] | None = None
-    tolerances: Mapping[str, Tolerance] = field(default_factory=dict)
-    seed: int = 0
-    threads: int = 1
-
-
-def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = None, preset: str | None = None,
-            meta: Mapping[str, Any] | None = None, input_shape: Sequence[int] | None = None,
-            weights: str | Path | None = None, params: str | Path | None = None, name: str | None = None,
-            fp16: bool = False, dynamic_batch: bool = True, simplify: bool = True, strict: bool = True,
-            images: Sequence[Any] | None = None, opset: int = st.DEFAULT_OPSET, timeout: float = 900.0,
-            tolerances: Mapping[str, Tolerance] | None = None, progress: bool = False,
-            seed: int = 0, extra_stages: Sequence[Stage] = ()) -> ConversionReport:
+def convert(source: Any, *, options: ConvertOptions | None = None, int8: Any = None,
+            extra_stages: Sequence[Stage] = (), **keywords: Any) -> ConversionReport:
     """Convert a model to deployable files, checking each step's numbers; returns the report.
 
-    source        .onnx / .tflite / TorchScript file, MXNet <name>-symbol.json (with params=),
+    source        .onnx / .tflite / .mnn / TorchScript file, MXNet <name>-symbol.json (with params=),
                   an nn.Module, or a model-zoo name (with optional weights= checkpoint).
-    output_dir    where artifacts go (default: beside a source file, else the current directory).
+    options       a ConvertOptions; or its fields as keywords (output_dir=, fp16=, strict=, ...),
+                  which also override fields of `options`:
+      output_dir  where artifacts go (default: beside a source file, else the current directory).
                   Files: <stem>.onnx (torch/MXNet), <stem>.sim.onnx, <stem>.dense.tflite (sparse
                   TFLite), <stem>.mnn, <stem>.fp16.mnn, <stem>.report.json; <stem> is the source's
                   name unless name= is given.
-    spec          ModelSpec, dict or card-JSON path; or preset= a preset name. meta= overrides fields.
-    input_shape   e.g. (1, 3, 256, 192); needed for torch modules without a spec.
-    images        photos for the parity check (default: a cached pinned photo if there is one).
-    strict        a parity failure raises ParityError (the report is saved first); False keeps the
+      spec        ModelSpec, dict or card-JSON path; or preset= a preset name. meta= overrides fields.
+      input_shape e.g. (1, 3, 256, 192); needed for torch modules without a spec.
+      images      photos for the parity check (default: a cached pinned photo if there is one).
+      strict      a parity failure raises ParityError (the report is saved first); False keeps the
                   artifact and records a warning.
-    tolerances    per-precision Tolerance overrides (and the tolerance of a new precision).
-    extra_stages  Stages appended to the plan (e.g. INT8); `filename` may use "{stem}", `parent`
-                  names an earlier artifact: source, onnx, sim, dense, mnn, mnn_fp16 or an extra stage's key.
+      tolerances  per-precision Tolerance overrides (and the tolerance of a new precision).
+    int8          an Int8Options (with calib=): INT8 stages per engine after the FP32 ones, writing
+                  <stem>.int8.mnn / <stem>.int8.onnx and <stem>.int8.json; the figures are in
+                  report.int8. A strict INT8 failure raises after every engine ran.
+    extra_stages  Stages appended to the plan; `filename` may use "{stem}", `parent` names an earlier
+                  artifact: source, onnx, sim, dense, mnn, mnn_fp16 or an extra stage's key.
 
     A TFLite source whose graph has DENSIFY ops (sparse weights, e.g. MediaPipe's pose_detection)
     first gets a tflite->dense stage: <stem>.dense.tflite, checked against the source in LiteRT,
     is what the MNN stages convert. An operator MNN cannot convert raises UnsupportedOperatorError
-    naming it before anything runs.
+    naming it before anything runs. Every error raised carries `.report`, the report so far.
     """
-    classifier = _classifier_preset(preset)
+    opts = ConvertOptions.from_keywords(options, **keywords)
+    classifier = _classifier_preset(opts.preset)
     if classifier is not None:  # an ImageNet classifier: no pose metadata, but its input shape
-        preset, input_shape = None, input_shape or classifier["input_shape"]
-    from .mnn_native import check_timeout
-
-    timeout = check_timeout(timeout)  # NaN would never expire: refused before any stage runs
-    _check_name(name)
-    opts = Options(fp16=fp16, dynamic_batch=dynamic_batch, simplify=simplify, strict=strict, opset=opset,
-                   timeout=timeout, input_shape=tuple(int(d) for d in input_shape) if input_shape else None,
-                   tolerances=dict(tolerances or {}), seed=seed)
-    src = resolve_source(source, weights=weights, params=params, name=name)
-    the_spec = spec_for_conversion(spec=spec, preset=preset, fallback=src.spec, overrides=meta)
+        opts = dataclasses.replace(opts, preset=None, input_shape=opts.input_shape or classifier["input_shape"])
+    src = resolve_source(source, weights=opts.weights, params=opts.params, name=opts.name)
+    the_spec = spec_for_conversion(spec=opts.spec, preset=opts.preset, fallback=src.spec, overrides=opts.meta)
     plan = plan_stages(src, opts) + [_with_stem(s, src.stem) for s in extra_stages]
-    _check_plan(plan)
-    out_dir = _output_dir(output_dir, src)
-    report = ConversionReport(source=src.label, output_dir=out_dir, stem=src.stem, strict=strict)
+    int8_stages = None
+    if int8 is not None:
+        from .quantize.stage import Int8Stages
+
+        int8_stages = Int8Stages(int8, stem=src.stem)
+        plan += int8_stages.plan(plan, SOURCE_KINDS[src.kind].runtime)
+    check_plan(plan)
+    out_dir = _output_dir(opts.output_dir, src)
+    report = ConversionReport(source=src.label, output_dir=out_dir, stem=src.stem, strict=opts.strict)
     report.report_path = out_dir / f"{src.stem}.report.json"
-    _refuse_overwrites(src, out_dir, [s.filename for s in plan] + [report.report_path.name], images or ())
-    photos = list(images) if images is not None else parity_mod.default_photos()
-    run = _Run(src, the_spec, out_dir, opts, report, photos, progress)
+    _refuse_overwrites(src, out_dir, [s.filename for s in plan] + [report.report_path.name], opts.images or ())
+    photos = list(opts.images) if opts.images is not None else parity_mod.default_photos()
+    run = _Run(src, the_spec, out_dir, opts, report, photos, opts.progress)
     try:
         run.execute(plan)
+        if int8_stages is not None:
+            int8_stages.finish(report)
     except EdgePoseError as exc:
         report.error = f"{type(exc).__name__}: {exc}"
         _save_report(report)
-        exc.report = report  # type: ignore[attr-defined]  # the figures so far, for the CLI and callers
+        exc.report = report  # the figures so far, for the CLI and callers (declared in edgepose.errors)
         raise
     except Exception as exc:  # noqa: BLE001 - a bug or an upstream tool's own exception: still a report
         current = report.stages[-1] if report.stages and report.stages[-1].artifact is None else None
@@ -142,16 +99,19 @@ def convert(source: Any, *, output_dir: str | Path | None = None, spec: Any = No
         if current is not None:
             current.status = "failed"
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        err = ConversionError(
-            f"unexpected {type(exc).__name__}{f' in stage {stage}' if stage else ''}: {detail or '(no message)'}; "
-            f"the report so far is in {report.report_path}. This is an edgepose bug: please report it with "
-            "the traceback (--debug)")
         report.error = f"{type(exc).__name__}: {detail}"
         _save_report(report)
-        err.report = report  # type: ignore[attr-defined]
-        raise err from exc
+        raise ConversionError(
+            f"unexpected {type(exc).__name__}{f' in stage {stage}' if stage else ''}: {detail or '(no message)'}; "
+            f"the report so far is in {report.report_path}. This is an edgepose bug: please report it with "
+            "the traceback (--debug)", report=report, stage=stage) from exc
     _save_report(report)
     return report
+
+
+def plan_stages(src: Source, opts: ConvertOptions) -> list[Stage]:
+    """The stages for a source: its kind's plan (SOURCE_KINDS). INT8 and extra stages come after."""
+    return SOURCE_KINDS[src.kind].plan(src, opts)
 
 
 def _classifier_preset(preset: str | None) -> Mapping[str, Any] | None:
@@ -163,137 +123,13 @@ def _classifier_preset(preset: str | None) -> Mapping[str, Any] | None:
     return CLASSIFIERS.get(preset)
 
 
-def plan_stages(src: Source, opts: Options) -> list[Stage]:
-    """The stages for a source kind, in order. INT8 and other formats add theirs here."""
-    stem = src.stem
-    plan: list[Stage] = []
-    onnx_parent = "source"
-    if src.kind == "torch":
-        plan.append(Stage("torch->onnx", "source", "onnx", f"{stem}.onnx", "onnx", "fp32",
-                          _build_torch_onnx(opts), tools=("torch", "onnx")))
-        onnx_parent = "onnx"
-    elif src.kind == "mxnet":
-        plan.append(Stage("mxnet->onnx", "source", "onnx", f"{stem}.onnx", "onnx", "fp32",
-                          _build_mxnet_onnx(src, opts), tools=("mxnet", "onnx"), check=False))
-        onnx_parent = "onnx"
-    if src.kind in ("torch", "onnx", "mxnet"):
-        if opts.simplify:
-            plan.append(Stage("onnxsim", onnx_parent, "sim", f"{stem}.sim.onnx", "onnx", "fp32",
-                              _build_simplify(opts), tools=("onnxsim", "onnx")))
-            onnx_parent = "sim"
-        plan.append(Stage("onnx->mnn", onnx_parent, "mnn", f"{stem}.mnn", "mnn", "fp32",
-                          _build_mnn("ONNX", False, opts), tools=("MNN",)))
-        if opts.fp16:
-            plan.append(Stage("onnx->mnn-fp16", onnx_parent, "mnn_fp16", f"{stem}.fp16.mnn", "mnn", "fp16",
-                              _build_mnn("ONNX", True, opts), tools=("MNN",)))
-    elif src.kind == "tflite":
-        mnn_parent = "source"
-        if _tflite_needs_densify(src.path):
-            plan.append(Stage("tflite->dense", "source", "dense", f"{stem}.dense.tflite", "tflite", "fp32",
-                              _build_densify, tools=("ai-edge-litert",)))
-            mnn_parent = "dense"
-        plan.append(Stage("tflite->mnn", mnn_parent, "mnn", f"{stem}.mnn", "mnn", "fp32",
-                          _build_mnn("TFLITE", False, opts), tools=("MNN",)))
-        if opts.fp16:
-            plan.append(Stage("tflite->mnn-fp16", mnn_parent, "mnn_fp16", f"{stem}.fp16.mnn", "mnn", "fp16",
-                              _build_mnn("TFLITE", True, opts), tools=("MNN",)))
-    else:
-        raise ConversionError(f"no conversion plan for a {src.kind} source")
-    return plan
-
-
-def _tflite_needs_densify(path: Path) -> bool:
-    """Whether the TFLite graph has DENSIFY ops; first, every operator MNN cannot take is named
-    (UnsupportedOperatorError), before any runtime or tool starts."""
-    from . import tflite_densify, tflite_ops
-
-    tflite_ops.check_mnn_can_convert(path, rewritten={tflite_densify.DENSIFY})
-    return tflite_densify.has_densify(path)
-
-
 def _with_stem(stage: Stage, stem: str) -> Stage:
     return dataclasses.replace(stage, filename=stage.filename.format(stem=stem))
 
 
-def _check_plan(plan: Sequence[Stage]) -> None:
-    keys = {"source"}
-    for stage in plan:
-        if stage.parent not in keys:
-            raise ValueError(f"stage {stage.name!r} reads artifact {stage.parent!r}, which no earlier stage "
-                             f"writes (available: {sorted(keys)})")
-        keys.add(stage.key)
-
-
-# --- stage builders ---------------------------------------------------------------------------------
-def _build_torch_onnx(opts: Options):
-    def build(parent: Artifact, dst: Path, spec: ModelSpec | None) -> Mapping[str, Any]:
-        runner = parent.runner
-        shape = runner.inputs[0].shape  # the parity shape: batch 2 if dynamic, else the requested batch
-        batch = 1 if opts.dynamic_batch else shape[0]
-        return st.torch_to_onnx(parent.target, dst, input_shape=(batch, *shape[1:]), input_name=runner.input_names[0],
-                                output_names=runner.output_names, opset=opts.opset,
-                                dynamic_batch=opts.dynamic_batch, spec=spec)
-    return build
-
-
-def _build_simplify(opts: Options):
-    def build(parent: Artifact, dst: Path, spec: ModelSpec | None) -> Mapping[str, Any]:
-        model = st.load_onnx(parent.target)
-        fixed = _fixed_shapes(st.input_shapes(model), opts, spec)
-        return st.simplify_onnx(parent.target, dst, spec=spec, overwrite_input_shapes=fixed)
-    return build
-
-
-def _build_mnn(framework: str, fp16: bool, opts: Options):
-    fn = st.onnx_to_mnn if framework == "ONNX" else st.tflite_to_mnn
-
-    def build(parent: Artifact, dst: Path, spec: ModelSpec | None) -> Mapping[str, Any]:
-        return fn(parent.target, dst, fp16=fp16, spec=spec, timeout=opts.timeout)
-    return build
-
-
-def _build_densify(parent: Artifact, dst: Path, spec: ModelSpec | None) -> Mapping[str, Any]:
-    """DENSIFY ops folded into constants (MNN has no DENSIFY).
-
-    The file stays in the output folder, like every stage's file: it is what the MNN files were
-    converted from and checked against, so a later check or benchmark can run it in LiteRT. It
-    carries no edgepose metadata (the MNN stages after it embed the spec).
-    """
-    from .tflite_densify import densify_tflite
-
-    return densify_tflite(parent.target, dst)
-
-
-def _build_mxnet_onnx(src: Source, opts: Options):
-    """The MXNet hook: converters.mxnet.mxnet_to_onnx(symbol, params, onnx_path, input_shape=...).
-
-    The translator needs no MXNet; its numbers are checked against real MXNet by its own tests
-    (MXNet lives in another environment), so this stage carries no parity check here.
-    """
-    def build(parent: Artifact, dst: Path, spec: ModelSpec | None) -> Mapping[str, Any]:
-        try:
-            from .mxnet import mxnet_to_onnx
-        except ImportError as exc:
-            raise ConversionError(f"MXNet conversion is not available in this install ({exc})") from None
-        shape = opts.input_shape
-        if shape is None and spec is not None:  # a pose preset/card knows its input
-            shape = (1, 3, spec.height, spec.width) if spec.layout == "NCHW" else (1, spec.height, spec.width, 3)
-        if shape is None:
-            raise ConversionError("MXNet models need an input shape: --input-shape 1,3,H,W (or a --preset)")
-        kwargs: dict[str, Any] = {"input_shape": shape}
-        if spec is not None:
-            kwargs["metadata"] = {METADATA_KEY: spec.to_json()}
-            if spec.input_name:
-                kwargs["input_name"] = spec.input_name
-        mxnet_to_onnx(str(src.path), str(src.params), str(dst), **kwargs)
-        model = st.load_onnx(dst)
-        return {"format": "onnx", "nodes": st.node_count(model), "translator": "edgepose.converters.mxnet"}
-    return build
-
-
 # --- the run ----------------------------------------------------------------------------------
 class _Run:
-    def __init__(self, src: Source, spec: ModelSpec | None, out_dir: Path, opts: Options,
+    def __init__(self, src: Source, spec: ModelSpec | None, out_dir: Path, opts: ConvertOptions,
                  report: ConversionReport, photos: Sequence[Any], progress: bool) -> None:
         self.src, self.spec, self.out_dir, self.opts, self.report = src, spec, out_dir, opts, report
         self.photos = photos
@@ -310,7 +146,14 @@ class _Run:
             bar.update(1)
             for stage in plan:
                 bar.set_description(stage.name)
-                self._run_stage(stage)
+                try:
+                    self._run_stage(stage)
+                except EdgePoseError as exc:
+                    if not stage.keep_going:
+                        raise
+                    # recorded, not raised: the report is not ok, and who planned the stage decides
+                    self.report.stages[-1].warnings.append(f"{type(exc).__name__}: {exc}")
+                    log.warning("%s failed: %s", stage.name, exc)
                 bar.update(1)
         finally:
             bar.close()
@@ -321,24 +164,14 @@ class _Run:
 
     # source ---------------------------------------------------------------------------------
     def _open_source(self) -> None:
-        src, opts = self.src, self.opts
-        if src.kind == "torch":
-            shape = _torch_input_shape(opts.input_shape, self.spec)
-            input_name = (self.spec.input_name if self.spec and self.spec.input_name else "input")
-            names = _output_names(_probe_outputs(src.module, shape), self.spec)
-            parity_shape = (2 if opts.dynamic_batch else shape[0], *shape[1:])
-            runner = open_runner("torch", src.module, input_shapes={input_name: parity_shape}, output_names=names)
-            art = Artifact("source", "torch", src.module, src.label, runner)
-        elif src.kind == "onnx":
-            runner = open_runner("onnx", src.path, threads=opts.threads)
-            art = Artifact("source", "onnx", src.path, src.label, runner)
-        elif src.kind == "tflite":
-            runner = open_runner("tflite", src.path, threads=opts.threads)
-            art = Artifact("source", "tflite", src.path, src.label, runner)
-        else:  # mxnet: its runtime lives in another environment; the first stage has no reference here
-            self.artifacts["source"] = Artifact("source", src.kind, src.path, src.label)
+        """The source as the first reference, run by its kind's runtime (none for MXNet: its runtime
+        lives in another environment, so the first stage has no reference here)."""
+        src = self.src
+        kind = SOURCE_KINDS[src.kind]
+        runner = kind.open_reference(src, self.spec, self.opts)
+        self.artifacts["source"] = Artifact("source", kind.runtime or src.kind, src.target, src.label, runner)
+        if runner is None:
             return
-        self.artifacts["source"] = art
         self._set_spec_io(runner)
         self._make_sets(runner)
 
@@ -373,11 +206,18 @@ class _Run:
             result.details = details
             result.size_bytes = pending.stat().st_size
             runner = open_runner(stage.kind, pending, threads=self.opts.threads)
-            if self.sets is None:  # first runnable artifact (after an MXNet stage): inputs from it
-                self._set_spec_io(runner)
-                self._make_sets(runner)
-            outputs = parity_mod.run_sets(runner, self.sets, what=f"{stage.name} output {final.name}")
-            self._check(stage, parent, final.name, outputs, result)
+            outputs = None
+            if stage.verify is not None:  # the stage's own check (INT8: keypoints on held-out photos)
+                keep = stage.verify(parent, runner, final, result)
+            else:
+                if self.sets is None:  # first runnable artifact (after an MXNet stage): inputs from it
+                    self._set_spec_io(runner)
+                    self._make_sets(runner)
+                outputs = parity_mod.run_sets(runner, self.sets, what=f"{stage.name} output {final.name}")
+                self._check(stage, parent, final.name, outputs, result)
+                keep = True
+            if not keep:
+                return  # the pending file goes (finally); the stage's result says why
             os.replace(pending, final)
             result.artifact = final
             if stage.kind == "mnn":
@@ -420,10 +260,9 @@ class _Run:
         informative = stage.precision != "fp32" and self.src.provenance.get("weights") == "random-init"
         if self.opts.strict and not informative:
             result.status = "failed"
-            err = ParityError(msg + "; the artifact was not kept. Inspect the report, or keep it anyway "
-                              "with --no-strict (strict=False)")
-            err.stage, err.output = stage.name, result.parity.worst.name  # type: ignore[attr-defined]
-            raise err
+            raise ParityError(msg + "; the artifact was not kept. Inspect the report, or keep it anyway "
+                              "with --no-strict (strict=False)", report=self.report, stage=stage.name,
+                              output=result.parity.worst.name)
         if informative:
             msg += (" (random-initialised weights amplify reduced-precision rounding, so this is "
                     "informative only; pass trained --weights to enforce it)")
@@ -438,8 +277,7 @@ class _Run:
         prov = {k: v for k, v in self.src.provenance.items() if not k.startswith("_")}
         prov.update(stage=stage.name, precision=stage.precision, parent=parent.label,
                     tools={"edgepose": edgepose.__version__, **self.tools})
-        if self.src.kind == "torch":
-            prov["opset"] = self.opts.opset
+        prov.update(SOURCE_KINDS[self.src.kind].provenance(self.opts))
         return prov
 
 
@@ -455,17 +293,6 @@ def _output_dir(output_dir: str | Path | None, src: Source) -> Path:
     if not os.access(out, os.W_OK):
         raise ConversionError(f"output directory {out} is not writable")
     return out
-
-
-def _check_name(name: str | None) -> None:
-    """--name is a file-name stem: it cannot point outside the output directory."""
-    if name is None:
-        return
-    text = str(name)
-    if (not text or text in (".", "..") or "/" in text or "\\" in text or "\0" in text
-            or os.path.isabs(text) or text != text.strip()):
-        raise ConversionError(f"--name {text!r} must be a plain file-name stem (no directories, no '..'); "
-                              "use -o/--output-dir to choose the folder")
 
 
 def _write_failure(stage: "Stage", final: Path, exc: OSError) -> str:
@@ -490,47 +317,9 @@ def _save_report(report: ConversionReport) -> None:
     if report.report_path is None:
         return
     try:
-        with st.atomic_path(report.report_path) as tmp:
-            tmp.write_text(report.to_json(), encoding="utf-8")
+        report.save()
     except OSError as exc:
         log.warning("could not write the report %s: %s", report.report_path, exc)
-
-
-def _torch_input_shape(input_shape: tuple[int, ...] | None, spec: ModelSpec | None) -> tuple[int, ...]:
-    if input_shape is None:
-        if spec is None:
-            raise ConversionError("a PyTorch model needs an input shape: input_shape=(1, 3, H, W) / --input-shape 1,3,H,W")
-        w, h = spec.input_size
-        return (1, 3, h, w) if spec.layout == "NCHW" else (1, h, w, 3)
-    if len(input_shape) < 2 or any(d <= 0 for d in input_shape):
-        raise ConversionError(f"input shape must be positive integers like 1,3,256,192, got {input_shape}")
-    return input_shape
-
-
-def _probe_outputs(module, shape: Sequence[int]) -> list[str | None]:
-    """The names (dict keys, else None) of the module's outputs on a zero input."""
-    import torch
-
-    try:
-        with torch.no_grad():
-            out = module.eval()(torch.zeros(tuple(shape)))
-    except Exception as exc:  # noqa: BLE001 - a user module can raise anything
-        first = str(exc).strip().splitlines()[0][:240] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"the model failed on an input of shape {tuple(shape)}: {first}") from exc
-    return [name for name, _ in named_outputs(out)]
-
-
-def _output_names(probed: Sequence[str | None], spec: ModelSpec | None) -> list[str]:
-    """ONNX output names: the module's dict keys, else the spec's tensor names (in the order the
-    module returns them) if they fit, else the head's role name / output_<i>."""
-    n = len(probed)
-    if all(probed) and len(set(probed)) == n:
-        return [str(p) for p in probed]
-    if spec is not None and spec.outputs and len(spec.outputs) == n:
-        return list(spec.outputs.values())
-    if spec is not None and n == 1:
-        return [HEADS[spec.head].primary_role]
-    return ["output"] if n == 1 else [f"output_{i}" for i in range(n)]
 
 
 def _validate_spec(spec: ModelSpec, runner) -> ModelSpec:
@@ -562,7 +351,7 @@ def _validate_spec(spec: ModelSpec, runner) -> ModelSpec:
     return spec
 
 
-def _concrete_shapes(runner, spec: ModelSpec | None, opts: Options) -> dict[str, tuple[int, ...]]:
+def _concrete_shapes(runner, spec: ModelSpec | None, opts: ConvertOptions) -> dict[str, tuple[int, ...]]:
     """Shapes to feed: batch 2 where only the batch is dynamic (1 with a static batch); a model with
     other dynamic dims gets input_shape as a whole (the simplifier fixes it the same way), else the
     spec's image size."""
@@ -584,26 +373,6 @@ def _concrete_shapes(runner, spec: ModelSpec | None, opts: Options) -> dict[str,
                 f"input {t.name!r} has dynamic dimensions {tuple(t.shape)}; pass --input-shape / input_shape")
         shapes[t.name] = tuple(int(d) for d in dims)
     return shapes
-
-
-def _fixed_shapes(graph_shapes: Mapping[str, Sequence[Any]], opts: Options,
-                  spec: ModelSpec | None = None) -> dict[str, list[int]] | None:
-    """onnxsim overwrite_input_shapes: only when a non-batch dim is dynamic (or a static batch is asked for)."""
-    out = {}
-    for name, dims in graph_shapes.items():
-        dynamic = [i for i, d in enumerate(dims) if not (isinstance(d, int) and d > 0)]
-        if not dynamic or (dynamic == [0] and opts.dynamic_batch):
-            continue
-        if dynamic == [0]:  # a static batch was asked for
-            out[name] = [1, *dims[1:]]
-        elif opts.input_shape is not None and len(opts.input_shape) == len(dims):
-            out[name] = list(opts.input_shape)
-        elif spec is not None and len(dims) == 4 and name == spec.input_name:
-            w, h = spec.input_size
-            out[name] = [1, *((3, h, w) if spec.layout == "NCHW" else (h, w, 3))]
-        else:
-            raise ConversionError(f"input {name!r} has dynamic dimensions {tuple(dims)}; pass --input-shape")
-    return out or None
 
 
 def _mnn_ops(path: Path) -> dict[str, int] | None:

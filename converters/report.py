@@ -1,8 +1,9 @@
 """What a conversion did: one `StageResult` per transformation, gathered in a `ConversionReport`.
 
 The report is data first (to_dict / JSON beside the artifacts) and text second (the table
-the CLI prints). A new kind of stage (e.g. INT8 quantisation) needs no change here: it is
-one more StageResult with its own precision and parity figures.
+the CLI prints). A new kind of stage needs no change here: it is one more StageResult with its
+own precision and parity figures. INT8 stages also fill the INT8 part (`ConversionReport.int8`,
+a converters.quantize Int8Report); both report types share the `Report` base.
 """
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from edgepose.files import atomic_write_text
+
+# A stage in one of these states did not produce a usable artifact: the report is not ok.
+FAILED_STATUSES = ("failed", "inaccurate")
 
 
 @dataclass(frozen=True)
@@ -107,16 +113,59 @@ class StageResult:
     parity: ParityResult | None = None
     details: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    status: str = "ok"  # ok | parity-warning | failed
+    status: str = "ok"  # ok | parity-warning | failed | inaccurate (INT8 beyond its threshold)
 
     @property
     def passed(self) -> bool:
         return self.status == "ok"
 
 
+class Report:
+    """What every report shares: files in `output_dir` named after `stem`, whether all went well
+    (`ok`), a JSON copy beside the files (`save`, at `report_path`) and a table (`format_table`).
+
+    Subclasses (ConversionReport, quantize.Int8Report) are dataclasses declaring those fields and
+    `default_name`, the JSON file's name pattern.
+    """
+
+    output_dir: Path
+    stem: str
+    strict: bool
+    report_path: Path | None
+    default_name = "{stem}.report.json"
+
+    @property
+    def ok(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def artifacts(self) -> dict[str, Path]:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def format_table(self) -> str:
+        raise NotImplementedError
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, default=json_default)
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write the JSON atomically (default: report_path, else <output_dir>/<default_name>)."""
+        path = Path(path) if path else self.report_path or self.output_dir / self.default_name.format(stem=self.stem)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, self.to_json() + "\n", error=OSError)
+        self.report_path = path
+        return path
+
+
 @dataclass
-class ConversionReport:
-    """Everything a conversion produced; returned by `convert` and saved as <stem>.report.json."""
+class ConversionReport(Report):
+    """Everything a conversion produced; returned by `convert` and saved as <stem>.report.json.
+
+    int8  the INT8 figures (calibration, accuracy, speed, verdict per engine) when INT8 stages ran.
+    """
 
     source: str
     output_dir: Path
@@ -127,10 +176,11 @@ class ConversionReport:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     report_path: Path | None = None
+    int8: Any = None
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(s.status != "failed" for s in self.stages)
+        return self.error is None and all(s.status not in FAILED_STATUSES for s in self.stages)
 
     @property
     def artifacts(self) -> dict[str, Path]:
@@ -168,10 +218,8 @@ class ConversionReport:
             "spec": self.spec,
             "stages": [stage_dict(s) for s in self.stages],
             "summary": self.summary_dict(),
+            "int8": self.int8.to_dict() if self.int8 is not None else None,
         }
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, default=_json_default)
 
     def summary_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -199,7 +247,7 @@ class ConversionReport:
             size = _human(s.size_bytes) if s.size_bytes else "-"
             outs = s.parity.outputs if s.parity else []
             if not outs:
-                lines.append(f"{s.name:<17} {art:<30} {size:>9} {'(not checked)':<16}"
+                lines.append(f"{s.name:<17} {art:<30} {size:>9} {s.details.get('check', '(not checked)'):<16}"
                              f"{'':>41}  {s.status}")
                 continue
             for i, o in enumerate(outs):
@@ -211,6 +259,8 @@ class ConversionReport:
                     f"{'ok' if o.passed else 'FAIL: ' + '; '.join(o.failures)}")
         lines.append("")
         lines += self.summary_lines()
+        if self.int8 is not None:
+            lines.append(self.int8.format_table())
         return "\n".join(lines)
 
     def summary_lines(self) -> list[str]:
@@ -254,7 +304,8 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """JSON for the values reports hold: paths, tuples, numpy scalars."""
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, tuple):

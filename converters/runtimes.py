@@ -7,7 +7,7 @@ measured through exactly the code the Predictor runs; PyTorch and TFLite get thi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -140,14 +140,19 @@ def _custom_ops(path: Path) -> list[str]:
         return []
 
 
+# The runtimes artifacts run in, by artifact kind: opener(target, threads=, **options) -> runner.
+RUNNERS: dict[str, Callable[..., Any]] = {
+    "torch": lambda target, *, threads=1, **options: TorchRunner(target, **options),
+    "tflite": lambda target, *, threads=1, **options: TFLiteRunner(target, threads=threads),
+    "onnx": lambda target, *, threads=1, **options: open_backend(target, "onnxruntime", threads=threads),
+    "mnn": lambda target, *, threads=1, **options: open_backend(target, "mnn", threads=threads),
+}
+
+
 def open_runner(kind: str, target: Any, *, threads: int = 1, **options: Any):
-    """A runner for an artifact: kind is torch | onnx | mnn | tflite."""
-    if kind == "torch":
-        return TorchRunner(target, **options)
-    if kind == "tflite":
-        return TFLiteRunner(target, threads=threads)
-    if kind == "onnx":
-        return open_backend(target, "onnxruntime", threads=threads)
-    if kind == "mnn":
-        return open_backend(target, "mnn", threads=threads)
-    raise ValueError(f"unknown artifact kind {kind!r}")
+    """A runner for an artifact of `kind` (a key of RUNNERS)."""
+    try:
+        opener = RUNNERS[kind]
+    except KeyError:
+        raise ValueError(f"unknown artifact kind {kind!r}; known: {', '.join(RUNNERS)}") from None
+    return opener(target, threads=threads, **options)

@@ -4,6 +4,7 @@ torch_to_onnx   PyTorch / TorchScript module -> ONNX (legacy TorchScript exporte
 simplify_onnx   ONNX -> onnxsim-simplified ONNX
 onnx_to_mnn     ONNX -> MNN (FP32, or FP16 weights), native converter in a child process
 tflite_to_mnn   TFLite -> MNN, same converter (after converters.tflite_densify for sparse weights)
+mnn_to_mnn      MNN -> MNN (an MNN source's FP16 copy), same converter
 
 They embed the given spec (ONNX metadata_props / MNN bizCode) and return a details dict for
 the report. Parity is the pipeline's job (converters.pipeline), so each function stays usable alone.
@@ -21,6 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from edgepose import files
 from edgepose.errors import ConversionError, ModelFileError
 from edgepose.spec import ModelSpec
 
@@ -32,29 +34,15 @@ log = logging.getLogger(__name__)
 DEFAULT_OPSET = 17
 
 
-@contextlib.contextmanager
-def atomic_path(dst: str | Path) -> Iterator[Path]:
-    """A temporary path beside `dst`; renamed to `dst` only if the block finishes without error."""
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        if not tmp.is_file() or tmp.stat().st_size == 0:
-            raise ConversionError(f"no output was written for {dst.name}")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual permissions
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def atomic_path(dst: str | Path) -> contextlib.AbstractContextManager[Path]:
+    """A temporary file beside `dst` (created, empty); renamed to `dst` only if the block finishes
+    without error and wrote something (edgepose.files.atomic_path, failing with ConversionError)."""
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    return files.atomic_path(dst, create=True, error=ConversionError)
 
 
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return files.umask()
 
 
 # --- upstream logs -------------------------------------------------------------------------------
@@ -291,6 +279,15 @@ def tflite_to_mnn(src: str | Path, dst: str | Path, *, fp16: bool = False, spec:
 
     check_mnn_can_convert(src)
     return _to_mnn(src, dst, "TFLITE", fp16=fp16, spec=spec, timeout=timeout, round_fp16=round_fp16)
+
+
+def mnn_to_mnn(src: str | Path, dst: str | Path, *, fp16: bool = False, spec: ModelSpec | None = None,
+               timeout: float = 900.0) -> dict[str, Any]:
+    """MNN -> MNN in a child process (an MNN source's FP16 copy, or a new card as bizCode).
+
+    The weights are already MNN's, so there is no rounded copy to read: --fp16 uses MNN's own cast.
+    """
+    return _to_mnn(src, dst, "MNN", fp16=fp16, spec=spec, timeout=timeout, round_fp16=False)
 
 
 def _to_mnn(src: str | Path, dst: str | Path, framework: str, *, fp16: bool, spec: ModelSpec | None,

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 
 class EdgePoseError(Exception):
-    """Base class of every error edgepose raises deliberately."""
+    """Base class of every error edgepose raises deliberately.
+
+    report  set by the converters when the error stops a conversion: the report so far (already
+            saved beside the artifacts), so a caller can show its figures. None otherwise.
+    """
+
+    report: object = None
 
 
 class ModelFileError(EdgePoseError):
@@ -39,14 +45,28 @@ class ShapeError(InputError):
 
 
 class ConversionError(EdgePoseError):
-    """A conversion stage failed (tool error, crash, timeout, bad source model)."""
+    """A conversion stage failed (tool error, crash, timeout, bad source model).
+
+    Optional context, set by the converters so a caller can show more than the message:
+    report  the conversion's report so far (a converters ConversionReport / Int8Report), already
+            saved beside the artifacts; None when the failure came before any report existed.
+    stage   the name of the stage that failed (e.g. "onnx->mnn-fp16", "int8-mnn"), or None.
+    output  the model output that failed its check (a ParityError's worst output), or None.
+    """
+
+    def __init__(self, message: str = "", *, report: object = None, stage: str | None = None,
+                 output: str | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+        self.stage = stage
+        self.output = output
 
 
 class UnsupportedOperatorError(ConversionError):
     """The source model uses an operator a converter cannot translate."""
 
-    def __init__(self, message: str, operator: str | None = None, node: str | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, operator: str | None = None, node: str | None = None, **context):
+        super().__init__(message, **context)
         self.operator = operator
         self.node = node
 

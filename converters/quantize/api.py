@@ -4,6 +4,9 @@
     report = quantize_int8({"mnn": "pose.mnn", "tflite": "pose.tflite"}, calib="photos/",
                            options=Int8Options(engines=("mnn", "onnxruntime")))
 
+The same engines run as stages of a conversion (converters.quantize.stage):
+`convert("pose.onnx", int8=Int8Options(calib="photos/"))`.
+
 Every INT8 file carries the model card with provenance saying it is INT8 and how it was
 calibrated (engine, method, sample count, sample names, hash). The report is saved as
 <stem>.int8.json beside the files. A file whose mean keypoint error (held-out photos, at
@@ -43,6 +46,9 @@ RECOMMEND_SPEEDUP = 1.3  # an INT8 file is recommended when at least this much f
 class Int8Options:
     """How to quantise.
 
+    calib           calibration photos: a folder of images (+ optional boxes.json), "pinned:person" /
+                    "pinned:hand", or PhotoSamples. Needed by convert(int8=...); quantize_int8 also
+                    takes it as its own argument.
     engines         "mnn" and/or "onnxruntime".
     mnn_method      MNN feature method EMA | KL | ADMM; mnn_weight_method MAX_ABS | ADMM.
     ort_method      ONNX Runtime calibration: minmax | entropy | percentile.
@@ -61,6 +67,7 @@ class Int8Options:
     layer_report    list the layers that lose most (MNN debug cosine / ORT qdq_loss_debug).
     """
 
+    calib: Any = None
     engines: tuple[str, ...] = ENGINES
     mnn_method: str = mnn_engine.DEFAULT_METHOD
     mnn_weight_method: str = "MAX_ABS"
@@ -96,16 +103,26 @@ class Int8Options:
             raise CalibrationError(f"calib_count must be at least 1, got {self.calib_count}")
         if not (self.threshold_px_256 > 0 and math.isfinite(self.threshold_px_256)):
             raise ConversionError(f"threshold_px_256 must be a positive number, got {self.threshold_px_256}")
+        _check_calib_folder(self.calib)
 
 
-def quantize_int8(fp32: Mapping[str, str | Path], *, calib: Any, spec: ModelSpec | None = None,
+def _check_calib_folder(calib: Any) -> None:
+    """A calibration folder that cannot work fails when the options are made, before any conversion."""
+    if isinstance(calib, (str, Path)) and not str(calib).startswith(PINNED_PREFIX):
+        folder = Path(calib)
+        if not folder.is_dir():
+            raise CalibrationError(f"--calib {folder}: " + ("not a folder" if folder.exists() else "does not exist"))
+
+
+def quantize_int8(fp32: Mapping[str, str | Path], *, calib: Any = None, spec: ModelSpec | None = None,
                   output_dir: str | Path | None = None, stem: str | None = None,
                   options: Int8Options | None = None) -> Int8Report:
     """Quantise the FP32 artifacts of one model to INT8 with each engine in `options.engines`.
 
     fp32   {"mnn": path, "onnx": path, "tflite": path} - what the FP32 conversion wrote
            (any subset; ONNX Runtime on a TFLite model converts it to ONNX first).
-    calib  a folder of images (+ optional boxes.json), "pinned:person" / "pinned:hand", or PhotoSamples.
+    calib  a folder of images (+ optional boxes.json), "pinned:person" / "pinned:hand", or PhotoSamples;
+           default: options.calib.
     spec   the model card; default: the one embedded in the FP32 files.
     """
     opts = options or Int8Options()
@@ -120,6 +137,34 @@ def quantize_int8(fp32: Mapping[str, str | Path], *, calib: Any, spec: ModelSpec
         raise ConversionError("no FP32 artifact given; pass {'mnn': ..., 'onnx': ...}")
     out_dir = Path(output_dir) if output_dir else base.parent
     stem = stem or base.name.split(".")[0]
+    spec, cal, hold, report = prepare(files, calib if calib is not None else opts.calib, spec, out_dir, stem, opts)
+    for engine in opts.engines:
+        result = EngineResult(engine)
+        report.engines.append(result)
+        dst = out_dir / f"{stem}{ENGINE_SUFFIX[engine]}"
+        try:
+            build_engine(result, files, dst, out_dir, stem, spec, cal, hold, opts)
+            if not measure(result, dst, spec, hold, opts):
+                dst.unlink()
+                result.artifact = None
+        except EdgePoseError as exc:
+            engine_failed(result, exc, opts)
+    report.save()
+    exc = int8_error(report, opts)
+    if exc is not None:
+        raise exc
+    return report
+
+
+ENGINE_SUFFIX = {"mnn": ".int8.mnn", "onnxruntime": ".int8.onnx"}
+
+
+def prepare(files: Mapping[str, Path], calib: Any, spec: ModelSpec | None, out_dir: Path, stem: str,
+            opts: Int8Options) -> tuple[ModelSpec, CalibrationSet, CalibrationSet, Int8Report]:
+    """The card, the calibration and held-out crops, and an empty report: what every engine shares."""
+    if calib is None:
+        raise CalibrationError("INT8 needs calibration photos: calib= a folder of images or pinned:person / "
+                               "pinned:hand (--calib)")
     reader = _reference_predictor(files, spec)
     spec = spec or reader.spec
     cal, hold = _calibration_sets(calib, opts, reader, spec)
@@ -127,12 +172,7 @@ def quantize_int8(fp32: Mapping[str, str | Path], *, calib: Any, spec: ModelSpec
                         threshold_px_256=opts.threshold_px_256, strict=opts.strict,
                         calibration=cal.provenance(), holdout=hold.provenance(), cpu=cpu_info().to_dict(),
                         target_cpu_class=opts.cpu_class or cpu_info().cpu_class)
-    for engine in opts.engines:
-        result = _run_engine(engine, files, out_dir, stem, spec, cal, hold, opts)
-        report.engines.append(result)
-    report.save()
-    _raise_if_failed(report, opts)
-    return report
+    return spec, cal, hold, report
 
 
 # --- calibration ---------------------------------------------------------------------------
@@ -140,13 +180,13 @@ def _reference_predictor(files: Mapping[str, Path], spec: ModelSpec | None):
     """A Predictor on an FP32 file: it makes the crops (layout does not matter for them)."""
     from edgepose.predictor import Predictor
 
-    for kind in ("mnn", "onnx"):
+    for kind in ("mnn", "onnx", "tflite"):
         if kind in files:
             try:
                 return Predictor(files[kind], spec=_spec_for(files[kind], spec))
             except MetadataError as exc:
                 raise MetadataError(f"INT8 needs the model card to preprocess calibration images: {exc}") from None
-    raise ConversionError("INT8 needs an FP32 .mnn or .onnx file to preprocess calibration images "
+    raise ConversionError("INT8 needs an FP32 .mnn, .onnx or .tflite file to preprocess calibration images "
                           "(convert the model first)")
 
 
@@ -206,40 +246,49 @@ def _split_folder(folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 # --- engines ---------------------------------------------------------------------------------
-def _run_engine(engine: str, files: Mapping[str, Path], out_dir: Path, stem: str, spec: ModelSpec,
-                cal: CalibrationSet, hold: CalibrationSet, opts: Int8Options) -> EngineResult:
-    result = EngineResult(engine)
-    try:
-        if engine == "mnn":
-            _mnn(result, files, out_dir, stem, spec, cal, opts)
-        else:
-            _ort(result, files, out_dir, stem, spec, cal, opts, hold)
-        engine_spec = _spec_for(result.fp32_artifact, spec)
-        result.accuracy = accuracy(result.fp32_artifact, result.artifact, engine_spec, hold)
-        ok = result.accuracy.mean_px_256 <= opts.threshold_px_256
-        result.status = "ok" if ok else "inaccurate"
-        if opts.speed:
-            result.speed = interleaved_speed(result.fp32_artifact, result.artifact, hold.tensors(engine_spec),
-                                             input_name=engine_spec.input_name, rounds=opts.speed_rounds)
-            if result.speed.speedup < SLOW_SPEEDUP:
-                result.notes.append(_why_not_faster(engine, result.speed.speedup, result.details))
-        if not ok:
-            result.error = (f"mean keypoint error {result.accuracy.mean_px_256:.2f} px at 256 scale "
-                            f"> {opts.threshold_px_256:g} (max {result.accuracy.max_px_256:.1f} px, "
-                            f"PCK@0.05 {result.accuracy.pck:.3f})")
-            if opts.strict:
-                result.notes.append(f"{result.artifact.name} removed (strict); keep it with --int8-no-strict")
-                result.artifact.unlink()
-                result.artifact = None
-        result.recommendation = recommend(result, target_class=opts.cpu_class or cpu_info().cpu_class)
-        if result.status == "ok" and result.recommendation["verdict"] == "do-not-ship":
-            log.warning("INT8 %s: %s", engine, result.recommendation["reason"])
-    except EdgePoseError as exc:
-        result.status = "failed"
-        result.error = f"{type(exc).__name__}: {exc}"
-        log.warning("INT8 with %s failed: %s", engine, exc)
-        result.recommendation = recommend(result, target_class=opts.cpu_class or cpu_info().cpu_class)
-    return result
+def build_engine(result: EngineResult, files: Mapping[str, Path], dst: Path, out_dir: Path, stem: str,
+                 spec: ModelSpec, cal: CalibrationSet, hold: CalibrationSet, opts: Int8Options) -> None:
+    """Write `result.engine`'s INT8 file at `dst` from the FP32 `files`; details go into `result`."""
+    if result.engine == "mnn":
+        _mnn(result, files, dst, spec, cal, opts)
+    else:
+        _ort(result, files, dst, out_dir, stem, spec, cal, opts, hold)
+
+
+def measure(result: EngineResult, int8_model: Any, spec: ModelSpec, hold: CalibrationSet,
+            opts: Int8Options) -> bool:
+    """Accuracy (and speed) of `int8_model` (a path or a backend) against `result.fp32_artifact` on the
+    held-out crops; sets status, error, notes and the verdict. Returns whether to keep the file
+    (False: inaccurate and strict). `result.artifact` names the file as the user will see it."""
+    engine_spec = _spec_for(result.fp32_artifact, spec)
+    result.accuracy = accuracy(result.fp32_artifact, int8_model, engine_spec, hold)
+    ok = result.accuracy.mean_px_256 <= opts.threshold_px_256
+    result.status = "ok" if ok else "inaccurate"
+    if opts.speed:
+        result.speed = interleaved_speed(result.fp32_artifact, int8_model, hold.tensors(engine_spec),
+                                         input_name=engine_spec.input_name, rounds=opts.speed_rounds)
+        if result.speed.speedup < SLOW_SPEEDUP:
+            result.notes.append(_why_not_faster(result.engine, result.speed.speedup, result.details))
+    keep = True
+    if not ok:
+        result.error = (f"mean keypoint error {result.accuracy.mean_px_256:.2f} px at 256 scale "
+                        f"> {opts.threshold_px_256:g} (max {result.accuracy.max_px_256:.1f} px, "
+                        f"PCK@0.05 {result.accuracy.pck:.3f})")
+        if opts.strict:
+            result.notes.append(f"{_name(result)} removed (strict); keep it with --int8-no-strict")
+            keep = False
+    result.recommendation = recommend(result, target_class=opts.cpu_class or cpu_info().cpu_class)
+    if result.status == "ok" and result.recommendation["verdict"] == "do-not-ship":
+        log.warning("INT8 %s: %s", result.engine, result.recommendation["reason"])
+    return keep
+
+
+def engine_failed(result: EngineResult, exc: EdgePoseError, opts: Int8Options) -> None:
+    """An engine that raised: the report says why; the other engines still run."""
+    result.status = "failed"
+    result.error = f"{type(exc).__name__}: {exc}"
+    log.warning("INT8 with %s failed: %s", result.engine, exc)
+    result.recommendation = recommend(result, target_class=opts.cpu_class or cpu_info().cpu_class)
 
 
 def recommend(result: EngineResult, *, target_class: str) -> dict[str, Any]:
@@ -298,8 +347,7 @@ def _int8_spec(spec: ModelSpec, engine: str, source: Path, cal: CalibrationSet, 
         tools=tool_versions(*tools))
 
 
-def _mnn(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec, cal: CalibrationSet,
-         opts: Int8Options) -> None:
+def _mnn(result: EngineResult, files, dst: Path, spec: ModelSpec, cal: CalibrationSet, opts: Int8Options) -> None:
     if "mnn" not in files:
         raise ConversionError("MNN INT8 needs the FP32 .mnn file (convert the model to MNN first)")
     src = result.fp32_artifact = files["mnn"]
@@ -307,7 +355,6 @@ def _mnn(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec,
     method, weight = mnn_engine.check_methods(opts.mnn_method, opts.mnn_weight_method)
     int8_spec = _int8_spec(mspec, "mnn", src, cal, {"method": method, "weight_method": weight,
                                                      "keep_float": list(opts.keep_float)}, opts)
-    dst = out_dir / f"{stem}.int8.mnn"
     result.details = mnn_engine.quantize(src, dst, cal, mspec, int8_spec, method=method, weight_method=weight,
                                          keep_float=opts.keep_float, debug=opts.layer_report, timeout=opts.timeout)
     result.layers = result.details.pop("layers", [])
@@ -322,8 +369,9 @@ def _mnn(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec,
                             "(MNN's own per-layer debug exists only for KL/ADMM)")
 
 
-def _ort(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec, cal: CalibrationSet,
+def _ort(result: EngineResult, files, dst: Path, out_dir: Path, stem: str, spec: ModelSpec, cal: CalibrationSet,
          opts: Int8Options, hold: CalibrationSet) -> None:
+    """ONNX Runtime static QDQ of the FP32 ONNX; a TFLite model is first copied to <stem>.onnx (tflite2onnx)."""
     if "onnx" in files:
         src = files["onnx"]
     elif "tflite" in files:
@@ -349,7 +397,6 @@ def _ort(result: EngineResult, files, out_dir: Path, stem: str, spec: ModelSpec,
                            {"method": method, "format": "QDQ", "activations": config.activations,
                             "weights": f"int8 per-channel, {config.weight_range} range",
                             "settings": config.to_dict(), "keep_float": list(opts.keep_float)}, opts)
-    dst = out_dir / f"{stem}.int8.onnx"
     details = ort_engine.quantize(src, dst, cal, ospec, int8_spec, method=method, keep_float=opts.keep_float,
                                   settings=config, debug=opts.layer_report, split_on=hold)
     if config.warning:
@@ -377,18 +424,20 @@ def _why_not_faster(engine: str, speedup: float, details: Mapping[str, Any]) -> 
     return explanation(engine, speedup, details)
 
 
-def _raise_if_failed(report: Int8Report, opts: Int8Options) -> None:
+def int8_error(report: Int8Report, opts: Int8Options, *, context: Any = None) -> ConversionError | None:
+    """The error a strict INT8 run raises when an engine failed or missed the threshold (None: none).
+
+    ParityError when every bad engine was only inaccurate, else ConversionError; `stage` names the
+    first bad engine's stage (int8-<engine>), `report` is `context` (default: the INT8 report)."""
     bad = [e for e in report.engines if e.status != "ok"]
     if not bad or not opts.strict:
         for e in bad:
             log.warning("INT8 %s: %s (kept: strict=False)", e.engine, e.error)
-        return
+        return None
     msg = "; ".join(f"{e.engine}: {e.error}" for e in bad) + f" (report: {report.report_path})"
-    exc: EdgePoseError
+    stage = f"int8-{bad[0].engine}"
     if all(e.status == "inaccurate" for e in bad):
-        exc = ParityError(f"INT8 is not accurate enough: {msg}; keep layers in float (--keep-float first,head), "
-                          "calibrate on more photos, or accept it with --int8-no-strict")
-    else:
-        exc = ConversionError(f"INT8 failed: {msg}")
-    exc.report = report  # type: ignore[attr-defined]
-    raise exc
+        return ParityError(f"INT8 is not accurate enough: {msg}; keep layers in float (--keep-float first,head), "
+                           "calibrate on more photos, or accept it with --int8-no-strict", stage=stage,
+                           report=context if context is not None else report)
+    return ConversionError(f"INT8 failed: {msg}", stage=stage, report=context if context is not None else report)

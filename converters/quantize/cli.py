@@ -1,25 +1,23 @@
-"""INT8 flags for `edgepose convert` and the call that runs them after the FP32 conversion.
+"""INT8 flags for `edgepose convert`.
 
     edgepose convert model.onnx --int8 --calib photos/ [--engine mnn|onnxruntime|both]
                                 [--method EMA|KL|ADMM|minmax|entropy|percentile] [--calib-count N]
 
-The converter CLI adds the flags with `add_int8_arguments(parser)`, checks them before
-converting with `check_int8_args(args)`, and after a successful FP32 conversion calls
-`quantize_from_args(args, fp32_artifacts_from_report(report, args.source))`.
+The converter CLI adds the flags with `add_int8_arguments(parser)` and turns them into an
+Int8Options once (converters.cli.int8_options, with `route_methods` for --method); `convert`
+runs the engines as stages (converters.quantize.stage).
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Iterable
 
 from edgepose.cpu import CLASSES
-from edgepose.errors import CalibrationError, ConversionError
-from edgepose.spec import ModelSpec
+from edgepose.errors import ConversionError
 
 from . import mnn_engine, ort_engine
-from .api import DEFAULT_THRESHOLD_PX_256, Int8Options, Int8Report, quantize_int8
-from .calibration import PINNED_PREFIX
+from .api import DEFAULT_THRESHOLD_PX_256
 
 _MNN = {m.lower(): m for m in mnn_engine.FEATURE_METHODS}
 _ORT = {m: m for m in ort_engine.METHODS}
@@ -70,7 +68,7 @@ def add_int8_arguments(parser: argparse.ArgumentParser) -> None:
                    help="interleaved timing rounds FP32/INT8 (0 = do not time)")
 
 
-def route_methods(methods) -> dict[str, str]:
+def route_methods(methods: Iterable[str] | None) -> dict[str, str]:
     """--method values -> {"mnn_method": ..., "ort_method": ...}; unknown names list the valid ones."""
     out: dict[str, str] = {}
     for raw in methods or ():
@@ -83,35 +81,6 @@ def route_methods(methods) -> dict[str, str]:
             raise ConversionError(f"unknown --method {raw!r}; MNN: {', '.join(mnn_engine.FEATURE_METHODS)}; "
                                   f"ONNX Runtime: {', '.join(ort_engine.METHODS)}")
     return out
-
-
-def options_from_args(args: argparse.Namespace) -> Int8Options:
-    rounds = getattr(args, "int8_speed_rounds", 12)
-    return Int8Options(
-        engines=(args.engine,), mnn_weight_method=args.weight_method, ort_activations=args.ort_activations,
-        ort_weight_range=getattr(args, "ort_weight_range", None), cpu_class=getattr(args, "int8_cpu_class", None),
-        calib_count=args.calib_count, holdout=args.int8_holdout, keep_float=tuple(args.keep_float or ()),
-        threshold_px_256=args.int8_threshold, strict=not args.int8_no_strict, layer_report=args.layer_report,
-        speed=rounds > 0, speed_rounds=max(rounds, 1), progress=not getattr(args, "quiet", False),
-        **route_methods(args.method))
-
-
-def check_int8_args(args: argparse.Namespace) -> None:
-    """Fail fast, before the FP32 conversion, on INT8 flags that cannot work."""
-    if not getattr(args, "int8", False):
-        given = [f for f in ("calib", "calib_count", "int8_holdout", "keep_float", "ort_activations",
-                             "ort_weight_range", "int8_cpu_class") if getattr(args, f, None)]
-        if given:
-            raise ConversionError(f"--{given[0].replace('_', '-')} is an INT8 option; add --int8")
-        return
-    if not args.calib:
-        raise CalibrationError("--int8 needs --calib DIR (a folder of photos like the model will see) "
-                               "or --calib pinned:person / pinned:hand")
-    if not args.calib.startswith(PINNED_PREFIX):
-        folder = Path(args.calib)
-        if not folder.is_dir():
-            raise CalibrationError(f"--calib {folder}: " + ("not a folder" if folder.exists() else "does not exist"))
-    options_from_args(args)  # validates methods, counts, threshold
 
 
 def fp32_artifacts_from_report(report, source: str | Path | None = None) -> dict[str, Path]:
@@ -132,15 +101,3 @@ def fp32_artifacts_from_report(report, source: str | Path | None = None) -> dict
         elif src.suffix == ".onnx" and src.is_file() and "onnx" not in out:
             out["onnx"] = src
     return out
-
-
-def quantize_from_args(args: argparse.Namespace, fp32_artifacts: Mapping[str, Any], spec: ModelSpec | None = None,
-                       *, output_dir: str | Path | None = None, stem: str | None = None) -> Int8Report:
-    """Run INT8 as the flags say; returns the report (saved beside the files).
-
-    Raises ParityError (INT8 too inaccurate) or ConversionError (an engine failed) when strict;
-    the exception carries `.report` so the CLI can print the figures first.
-    """
-    check_int8_args(args)
-    return quantize_int8(fp32_artifacts, calib=args.calib, spec=spec, output_dir=output_dir, stem=stem,
-                         options=options_from_args(args))

@@ -1,15 +1,16 @@
 """What an INT8 conversion did, per engine: artifact, method, accuracy, speed, worst layers.
 
 Data first (`to_dict`, saved as <stem>.int8.json beside the artifacts), text second
-(`format_table`, what the CLI prints).
+(`format_table`, what the CLI prints). `Int8Report` shares its base (`converters.report.Report`)
+with the conversion report, which holds it as `.int8` when INT8 ran as stages of `convert`.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..report import Report
 from .evaluate import Accuracy, Speed
 
 STATUSES = ("ok", "inaccurate", "failed")
@@ -48,8 +49,10 @@ class EngineResult:
 
 
 @dataclass
-class Int8Report:
+class Int8Report(Report):
     """All engines of one INT8 conversion; `ok` when every engine produced an accurate file."""
+
+    default_name = "{stem}.int8.json"
 
     model: str
     output_dir: Path
@@ -82,16 +85,6 @@ class Int8Report:
                 "stem": self.stem, "ok": self.ok, "strict": self.strict, "threshold_px_256": self.threshold_px_256,
                 "calibration": self.calibration, "holdout": self.holdout, "cpu": self.cpu,
                 "target_cpu_class": self.target_cpu_class, "engines": [e.to_dict() for e in self.engines]}
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, default=_default)
-
-    def save(self, path: Path | None = None) -> Path:
-        path = Path(path) if path else self.output_dir / f"{self.stem}.int8.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json() + "\n", encoding="utf-8")
-        self.report_path = path
-        return path
 
     def format_table(self, *, layers: int = 8) -> str:
         cal = self.calibration
@@ -153,13 +146,3 @@ def _cpu_line(cpu: dict[str, Any]) -> str:
 
 def _f(value, width: int, digits: int) -> str:
     return f"{value:>{width}.{digits}f}" if isinstance(value, (int, float)) else f"{'-':>{width}}"
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, tuple):
-        return list(obj)
-    if hasattr(obj, "item"):
-        return obj.item()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

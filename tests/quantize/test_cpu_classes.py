@@ -12,7 +12,7 @@ import pytest
 
 from edgepose.converters.quantize import Int8Options, add_int8_arguments
 from edgepose.converters.quantize.api import RECOMMEND_SPEEDUP, recommend
-from edgepose.converters.quantize.cli import options_from_args
+from edgepose.converters.cli import int8_options
 from edgepose.converters.quantize.evaluate import Accuracy, Speed
 from edgepose.converters.quantize.ort_engine import WEIGHT_RANGES, saturates, select_config
 from edgepose.converters.quantize.report import EngineResult
@@ -67,10 +67,10 @@ def test_unknown_names_list_the_valid_ones():
 def test_cli_flags_reach_the_options():
     parser = argparse.ArgumentParser()
     add_int8_arguments(parser)
-    opts = options_from_args(parser.parse_args(["--int8", "--calib", "pinned:hand", "--ort-weight-range", "7bit",
+    opts = int8_options(parser.parse_args(["--int8", "--calib", "pinned:hand", "--ort-weight-range", "7bit",
                                                 "--ort-activations", "int8", "--int8-cpu-class", "x86-avx2"]))
     assert (opts.ort_weight_range, opts.ort_activations, opts.cpu_class) == ("7bit", "int8", "x86-avx2")
-    defaults = options_from_args(parser.parse_args(["--int8", "--calib", "pinned:hand"]))
+    defaults = int8_options(parser.parse_args(["--int8", "--calib", "pinned:hand"]))
     assert (defaults.ort_weight_range, defaults.ort_activations, defaults.cpu_class) == (None, None, None)
     assert set(WEIGHT_RANGES) == {"full", "pair-safe", "7bit"}
 

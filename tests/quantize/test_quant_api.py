@@ -8,8 +8,10 @@ import cv2
 import pytest
 
 from edgepose import assets
-from edgepose.converters.quantize import (Int8Options, add_int8_arguments, check_int8_args,
-                                          fp32_artifacts_from_report, quantize_from_args, quantize_int8)
+from edgepose.backends import open_backend
+from edgepose.converters import convert
+from edgepose.converters.cli import int8_options
+from edgepose.converters.quantize import Int8Options, add_int8_arguments, fp32_artifacts_from_report, quantize_int8
 from edgepose.errors import CalibrationError, ConversionError, ParityError
 
 
@@ -62,34 +64,61 @@ def test_fewer_images_than_asked_is_a_calibration_error(hand_fp32, tmp_path):
 
 
 def test_cli_flags_are_checked_before_converting(tmp_path):
+    """The flags become an Int8Options once, and every check runs then (before any FP32 stage)."""
     parser = _parser()
     with pytest.raises(CalibrationError, match="--int8 needs --calib"):
-        check_int8_args(parser.parse_args(["--int8"]))
+        int8_options(parser.parse_args(["--int8"]))
     with pytest.raises(ConversionError, match="add --int8"):
-        check_int8_args(parser.parse_args(["--calib", str(tmp_path)]))
+        int8_options(parser.parse_args(["--calib", str(tmp_path)]))
     with pytest.raises(CalibrationError, match="does not exist"):
-        check_int8_args(parser.parse_args(["--int8", "--calib", str(tmp_path / "missing")]))
+        int8_options(parser.parse_args(["--int8", "--calib", str(tmp_path / "missing")]))
     with pytest.raises(ConversionError, match="unknown --method 'fast'.*EMA, KL, ADMM.*minmax"):
-        check_int8_args(parser.parse_args(["--int8", "--calib", "pinned:hand", "--method", "fast"]))
+        int8_options(parser.parse_args(["--int8", "--calib", "pinned:hand", "--method", "fast"]))
     with pytest.raises(CalibrationError, match="at least 1"):
-        check_int8_args(parser.parse_args(["--int8", "--calib", "pinned:hand", "--calib-count", "0"]))
-    check_int8_args(parser.parse_args([]))  # no INT8 flags: nothing to check
+        int8_options(parser.parse_args(["--int8", "--calib", "pinned:hand", "--calib-count", "0"]))
+    assert int8_options(parser.parse_args([])) is None  # no INT8 flags: nothing to check, no INT8
+    opts = int8_options(parser.parse_args(["--int8", "--calib", "pinned:hand", "--engine", "ort", "--method", "KL",
+                                           "--int8-speed-rounds", "0"]))
+    assert (opts.calib, opts.engines, opts.mnn_method, opts.speed) == ("pinned:hand", ("onnxruntime",), "KL", False)
 
 
-def test_convert_then_quantize_from_args(tmp_path, hand_tflite):
-    """The wiring the convert CLI uses: FP32 conversion report -> fp32 artifacts -> INT8 from the flags."""
-    from edgepose.converters.pipeline import convert
-
-    conv = convert(hand_tflite, output_dir=tmp_path, preset="hand_landmark_lite", name="hl")
-    fp32 = fp32_artifacts_from_report(conv, hand_tflite)
-    assert set(fp32) == {"mnn", "tflite"}
+def test_int8_engines_run_as_stages_of_convert(tmp_path, hand_tflite):
+    """The CLI's wiring: flags -> Int8Options -> convert(int8=...) -> one report, INT8 a stage after MNN FP32."""
     args = _parser().parse_args(["--int8", "--calib", "pinned:hand", "--engine", "mnn", "--method", "EMA",
                                  "--method", "minmax", "--calib-count", "4", "--int8-no-strict",
                                  "--int8-speed-rounds", "0", "--keep-float", "first"])
-    report = quantize_from_args(args, fp32, output_dir=conv.output_dir, stem=conv.stem)
-    mnn = report.engine("mnn")
-    assert mnn.artifact == tmp_path / "hl.int8.mnn" and mnn.artifact.is_file()
+    report = convert(hand_tflite, output_dir=tmp_path, preset="hand_landmark_lite", name="hl", int8=int8_options(args))
+    assert [s.name for s in report.stages] == ["tflite->mnn", "int8-mnn"]
+    stage = report.stage("int8-mnn")
+    assert (stage.source, stage.precision, stage.artifact) == ("hl.mnn", "int8", tmp_path / "hl.int8.mnn")
+    mnn = report.int8.engine("mnn")
+    assert mnn.artifact == tmp_path / "hl.int8.mnn" and mnn.fp32_artifact == tmp_path / "hl.mnn"
+    assert stage.status == mnn.status and report.ok == (mnn.status == "ok")
     # MNN's EMA path cannot keep layers in float: the request is reported, not silently dropped
     assert mnn.details["method"] == "EMA" and mnn.details["keep_float"] == []
     assert len(mnn.details["keep_float_ignored"]) == 1 and any("--keep-float ignored" in n for n in mnn.notes)
-    assert mnn.speed is None and report.report_path == tmp_path / "hl.int8.json"
+    assert mnn.speed is None and report.int8.report_path == tmp_path / "hl.int8.json"
+    card = json.loads(open_backend(mnn.artifact).metadata)
+    assert card["provenance"]["precision"] == "int8" and card["provenance"]["quantization"]["engine"] == "mnn"
+    saved = json.loads((tmp_path / "hl.report.json").read_text())
+    assert saved["int8"]["engines"][0]["artifact"] == "hl.int8.mnn" and saved["stages"][1]["name"] == "int8-mnn"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hl.int8.json", "hl.int8.mnn", "hl.mnn", "hl.report.json"]
+    assert "INT8 hl" not in report.format_table() and "INT8 hand_landmark_lite" in report.format_table()
+    # the FP32 files the stages wrote are what quantize_int8 takes on its own
+    assert set(fp32_artifacts_from_report(report, hand_tflite)) == {"mnn", "tflite"}
+
+
+def test_strict_int8_failure_in_convert_runs_every_engine_then_raises(tmp_path, hand_tflite):
+    """Engines are alternatives: the first failing does not stop the second; the error names both and
+    carries the conversion report (FP32 kept, INT8 files not)."""
+    opts = Int8Options(calib="pinned:hand", calib_count=4, threshold_px_256=0.01, speed=False, progress=False)
+    with pytest.raises(ParityError, match="mnn: mean keypoint error.*onnxruntime: mean keypoint error") as info:
+        convert(hand_tflite, output_dir=tmp_path, preset="hand_landmark_lite", name="s", int8=opts)
+    report = info.value.report
+    assert info.value.stage == "int8-mnn" and not report.ok and report.error.startswith("ParityError")
+    assert [(s.name, s.status, s.artifact) for s in report.stages] == [
+        ("tflite->mnn", "ok", tmp_path / "s.mnn"), ("int8-mnn", "inaccurate", None),
+        ("int8-onnxruntime", "inaccurate", None)]
+    assert [e.status for e in report.int8.engines] == ["inaccurate", "inaccurate"]
+    assert not any(tmp_path.glob("s.int8.*nn*")) and not any(p.name.startswith(".") for p in tmp_path.iterdir())
+    assert json.loads((tmp_path / "s.report.json").read_text())["int8"]["ok"] is False

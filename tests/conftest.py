@@ -30,9 +30,17 @@ NETWORK_FIXTURES = frozenset({
 })
 
 
+# Modules whose tests run MediaPipe's own pipeline in its venv (pip-installed on first use).
+NETWORK_MODULES = frozenset({"reference/test_mediapipe_reference.py", "reference/test_pipeline_agreement.py",
+                             "video/test_mediapipe_agreement.py"})
+TESTS = Path(__file__).resolve().parent
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if NETWORK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        path = Path(item.path).resolve()
+        module = path.relative_to(TESTS).as_posix() if path.is_relative_to(TESTS) else ""
+        if NETWORK_FIXTURES.intersection(getattr(item, "fixturenames", ())) or module in NETWORK_MODULES:
             item.add_marker(pytest.mark.network)
 
 

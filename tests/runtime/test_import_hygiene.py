@@ -69,6 +69,11 @@ def test_wheel_installs_everything_under_edgepose(tmp_path):
     assert top == {"edgepose"}, top
     for sub in ("edgepose/converters/__init__.py", "edgepose/models/__init__.py", "edgepose/benchmarks/__init__.py"):
         assert sub in names
+    assert "edgepose/benchmarks/baselines/normalised.json" in names  # `bench --compare-baseline` reads it
+    assert "edgepose/py.typed" in names
+    assert any(n.endswith((".dist-info/licenses/LICENSE", ".dist-info/LICENSE")) for n in names)
+    assert "edgepose/converters/mxnet/fixtures.py" in names  # the MXNet reference builder is installed
+    assert not [n for n in names if "/tests/" in n or n.startswith("tests/")]
 
 
 def test_runtime_sources_never_name_build_time_packages():

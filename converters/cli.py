@@ -53,7 +53,8 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
         "card in every file and checking after each stage, with the real runtimes, that the outputs still "
         "match. Files: <stem>.onnx (PyTorch/MXNet sources), <stem>.sim.onnx, <stem>.dense.tflite (TFLite "
         "sources with sparse weights, DENSIFY folded into constants), <stem>.mnn, <stem>.fp16.mnn, "
-        "<stem>.report.json. A stage beyond tolerance stops the conversion (exit 1) unless --no-strict.", 78)
+        "<stem>.int8.mnn / <stem>.int8.onnx (--int8), <stem>.report.json. An .mnn source gets its FP16 and "
+        "INT8 copies. A stage beyond tolerance stops the conversion (exit 1) unless --no-strict.", 78)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = ("examples:\n"
                      "  edgepose convert model.onnx --fp16\n"
@@ -62,7 +63,7 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
                      "  edgepose convert deeppose --weights best.pth --fp16\n"
                      "  edgepose convert net.pt --input-shape 1,3,256,192 --meta card.json\n"
                      "  edgepose convert x-symbol.json --params x-0000.params --input-shape 1,3,256,192")
-    parser.add_argument("source", help="an .onnx, .tflite or TorchScript (.pt/.pth/.ts) file, an MXNet "
+    parser.add_argument("source", help="an .onnx, .tflite, .mnn or TorchScript (.pt/.pth/.ts) file, an MXNet "
                                        "<name>-symbol.json, or a model-zoo name (edgepose.models.list_models())")
     io = parser.add_argument_group("input and output")
     io.add_argument("-o", "--output-dir", help="directory for the artifacts (default: beside the source file, "

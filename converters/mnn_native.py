@@ -119,15 +119,13 @@ def run_native(tool: str, argv: Sequence[str], *, timeout: float = 900.0) -> Nat
         sig = -proc.returncode
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         killed = " (killed from outside, e.g. kill -9 or the out-of-memory killer)" if sig == signal.SIGKILL else ""
-        err = ConversionError(
+        raise ConversionError(
             f"MNN {tool} crashed ({name}{killed}) while processing {subject}; "
-            f"last log line: {_last_line(text)!r}. The input file is untouched; try another method/options")
-        err.log = text  # type: ignore[attr-defined]  # for callers that recognise the tool's messages
-        raise err
+            f"last log line: {_last_line(text)!r}. The input file is untouched; try another method/options",
+            log=text)  # for callers that recognise the tool's messages
     if proc.returncode not in (0, 3):
-        err = ConversionError(f"MNN {tool} failed on {subject} (exit {proc.returncode}): {_last_line(text)!r}")
-        err.log = text  # type: ignore[attr-defined]  # the whole log, for a log file the message can name
-        raise err
+        raise ConversionError(f"MNN {tool} failed on {subject} (exit {proc.returncode}): {_last_line(text)!r}",
+                              log=text)  # the whole log, for a log file the message can name
     if _LOST_SCRATCH in text:
         raise ConversionError(
             f"MNN {tool} lost its scratch weights file ({_LOST_SCRATCH}); its output cannot be trusted. "
@@ -237,7 +235,7 @@ def convert_to_mnn(src: str | Path, dst: str | Path, *, framework: str, fp16: bo
         try:
             run = run_native("mnnconvert", argv + list(extra_args), timeout=timeout)
         except ConversionError as exc:  # a crash may still be an unsupported operator the log names
-            _check_unsupported(getattr(exc, "log", ""), src)
+            _check_unsupported(exc.log, src)
             raise
         _check_convert_log(run, src)
     log.debug("mnnconvert %s -> %s\n%s", src, dst, run.log)
@@ -265,10 +263,7 @@ def quantize_mnn(src: str | Path, dst: str | Path, config: dict, *, timeout: flo
 def _check_convert_log(run: NativeRun, src: Path) -> None:
     _check_unsupported(run.log, src)
     if "Converted Success" not in run.log:
-        err = ConversionError(
-            f"MNN converter failed on {src.name}: {_first_error_line(run.log)!r}")
-        err.log = run.log  # type: ignore[attr-defined]
-        raise err
+        raise ConversionError(f"MNN converter failed on {src.name}: {_first_error_line(run.log)!r}", log=run.log)
 
 
 def _check_unsupported(text: str, src: Path) -> None:

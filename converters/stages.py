@@ -319,12 +319,12 @@ def _mnn_convert(src: Path | str, dst: Path | str, framework: str, *, fp16: bool
         return mnn_native.convert_to_mnn(src, dst, framework=framework, fp16=fp16, biz_code=spec_json(spec),
                                          timeout=timeout)
     except ConversionError as exc:
-        text = getattr(exc, "log", "")
+        text = exc.log
         if text and exc.args and isinstance(exc.args[0], str):
             where = write_log(log_path_for(dst, "mnnconvert"), text)
             if where is not None:
                 exc.args = (f"{exc.args[0]} (full converter log: {where})", *exc.args[1:])
-                exc.log_path = where  # type: ignore[attr-defined]
+                exc.log_path = where
         raise
 
 

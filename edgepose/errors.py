@@ -48,27 +48,36 @@ class ConversionError(EdgePoseError):
     """A conversion stage failed (tool error, crash, timeout, bad source model).
 
     Optional context, set by the converters so a caller can show more than the message:
-    report  the conversion's report so far (a converters ConversionReport / Int8Report), already
-            saved beside the artifacts; None when the failure came before any report existed.
-    stage   the name of the stage that failed (e.g. "onnx->mnn-fp16", "int8-mnn"), or None.
-    output  the model output that failed its check (a ParityError's worst output), or None.
+    report    the conversion's report so far (a converters ConversionReport / Int8Report), already
+              saved beside the artifacts; None when the failure came before any report existed.
+    stage     the name of the stage that failed (e.g. "onnx->mnn-fp16", "int8-mnn"), or None.
+    output    the model output that failed its check (a ParityError's worst output), or None.
+    log       an upstream tool's whole log ("" if none), for callers that recognise its messages.
+    log_path  the file that log was written to (named in the message), or None.
     """
 
     def __init__(self, message: str = "", *, report: object = None, stage: str | None = None,
-                 output: str | None = None) -> None:
+                 output: str | None = None, log: str = "", log_path: object = None) -> None:
         super().__init__(message)
         self.report = report
         self.stage = stage
         self.output = output
+        self.log = log
+        self.log_path = log_path
 
 
 class UnsupportedOperatorError(ConversionError):
-    """The source model uses an operator a converter cannot translate."""
+    """The source model uses an operator a converter cannot translate.
 
-    def __init__(self, message: str, operator: str | None = None, node: str | None = None, **context):
+    operator   the first such operator; operators: every one found (in graph order); node: where.
+    """
+
+    def __init__(self, message: str, operator: str | None = None, node: str | None = None, *,
+                 operators: list[str] | None = None, **context):
         super().__init__(message, **context)
         self.operator = operator
         self.node = node
+        self.operators = list(operators) if operators else ([operator] if operator else [])
 
 
 class ParityError(ConversionError):

@@ -9,12 +9,12 @@ accuracy figures join table C.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from edgepose.files import atomic_write_text, sha256_bytes
 from edgepose.spec import ModelSpec
 
 from .variants import Variant
@@ -38,17 +38,16 @@ def int8_key() -> str:
 
     import edgepose.converters.quantize as q
 
-    digest = hashlib.sha256(json.dumps(INT8_SETTINGS, sort_keys=True).encode())
+    parts = [json.dumps(INT8_SETTINGS, sort_keys=True).encode()]
     root = Path(q.__file__).parent
     for f in sorted(root.glob("*.py")):
-        digest.update(f.name.encode())
-        digest.update(f.read_bytes())
+        parts += [f.name.encode(), f.read_bytes()]
     for dist in ("MNN", "onnxruntime", "onnx"):
         try:
-            digest.update(f"{dist}={md.version(dist)}".encode())
+            parts.append(f"{dist}={md.version(dist)}".encode())
         except md.PackageNotFoundError:
-            digest.update(f"{dist}=absent".encode())
-    return digest.hexdigest()[:12]
+            parts.append(f"{dist}=absent".encode())
+    return sha256_bytes(b"".join(parts))[:12]
 
 
 def int8_dir(fp32_dir: Path) -> Path:
@@ -85,7 +84,7 @@ def int8_artifacts(name: str, fp32: Mapping[str, Path], out_dir: Path, *, spec: 
         log.info("INT8 %s: retrying %s", name, ", ".join(retry))
         again = _quantize(name, fp32, out, spec, retry)
         data = merge_reports(data, again)
-        report_path.write_text(json.dumps(data, indent=2) + "\n")
+        atomic_write_text(report_path, json.dumps(data, indent=2) + "\n")
     return artifacts_from_report(data, out, engines), data
 
 

@@ -30,8 +30,9 @@ __all__ = ["GROUP_VARIANTS", "MODEL_GROUPS", "ModelSource", "SourceUnavailableEr
 log = logging.getLogger(__name__)
 
 # Part of the cache key: bump when the cache layout or the conversion call changes.
-# 3: files are converters.convert's own (<name>.sim.onnx, <name>.mnn, <name>.fp16.mnn); no private exporter.
-ADAPTER_VERSION = "3"
+# 4: files are converters.convert's own (<name>.sim.onnx, <name>.mnn, <name>.fp16.mnn; the unsimplified
+#    <name>.onnx removed); no private exporter.
+ADAPTER_VERSION = "4"
 # Pinned TFLite models (edgepose.assets) and the preset holding their metadata.
 TFLITE_ASSETS = {"pose_landmark_full": "blazepose_full", "hand_landmark_full": "hand_landmark_full",
                  "hand_landmark_lite": "hand_landmark_lite", "pose_detection": "blazepose_detector"}
@@ -200,6 +201,9 @@ def _convert_registry_model(name: str, out_dir: Path, *, fp16: bool) -> None:
     warned = list(getattr(report, "warnings", None) or [])
     if warned:
         log.info("%s converted with parity warnings: %s", name, "; ".join(map(str, warned))[:300])
+    # The unsimplified export goes (its figures stay in <name>.report.json): every ONNX consumer here
+    # (ort-fp32, MACs, engine_matrix's auto probe of siblings) is to run the simplified graph users ship.
+    (out_dir / f"{name}.onnx").unlink(missing_ok=True)
 
 
 def _int8_artifacts(name: str, fp32: dict[str, Path | None], out_dir: Path, *, spec: ModelSpec | None,

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "mxnet:"
 CALIB_COUNT = 16
+# Part of the cache key: the files are converters.convert's own names in the cache folder (no renames).
+LAYOUT = b"layout 2"
 FIXTURES_MODULE = "edgepose.converters.mxnet.fixtures"
 BUILD_COMMAND = f"python -m {FIXTURES_MODULE}  (or: edgepose bench table-b, which builds them)"
 
@@ -91,12 +93,12 @@ def fixture_models(folder: Path) -> dict[str, Any]:
 
 
 def _key(folder: Path) -> str:
-    """Fixture set + the MXNet translator's code + tool versions."""
+    """Fixture set + the MXNet translator's code + tool versions + LAYOUT."""
     import importlib.metadata as md
 
     import edgepose.converters.mxnet as mx
 
-    parts = [folder.name.encode(), (folder / "manifest.json").read_bytes()]
+    parts = [LAYOUT, folder.name.encode(), (folder / "manifest.json").read_bytes()]
     root = Path(mx.__file__).parent
     for f in sorted(root.glob("*.py")):
         parts += [f.name.encode(), f.read_bytes()]
@@ -119,7 +121,7 @@ def mxnet_source(item: str, *, cache: Path, weights: tuple[str, ...] = ("fp32",)
                                    f"add it to MODELS in {FIXTURES_MODULE}")
     shape = tuple(models[name]["inputs"]["data"])
     out = Path(cache) / "mxnet" / f"{name}-{_key(folder)}"
-    onnx_path, mnn = out / f"{name}.sim.onnx", {w: out / f"{name}.{w}.mnn" for w in ("fp32", "fp16")}
+    onnx_path, mnn = out / f"{name}.sim.onnx", {"fp32": out / f"{name}.mnn", "fp16": out / f"{name}.fp16.mnn"}
     need = [w for w in weights if w in mnn] or ["fp32"]
     if int8 and "mnn" in int8 and "fp32" not in need:
         need.append("fp32")
@@ -139,21 +141,12 @@ def _convert(prefix: Path, out: Path, name: str, shape: tuple[int, ...], *, fp16
     symbol, params = Path(f"{prefix}-symbol.json"), Path(f"{prefix}-0000.params")
     if not symbol.is_file() or not params.is_file():
         raise ModelFileError(f"fixture files missing: {symbol} / {params}; rebuild with {BUILD_COMMAND}")
-    work = out / "pipeline"
     log.info("converting MXNet %s (%s) into %s", name, shape, out)
     try:
-        convert(str(symbol), params=str(params), input_shape=shape, output_dir=work, fp16=fp16, strict=False)
+        convert(str(symbol), params=str(params), input_shape=shape, output_dir=out, fp16=fp16, strict=False)
     except EdgePoseError as exc:
         raise SourceUnavailableError(f"{PREFIX}{name}: conversion failed ({type(exc).__name__}: {exc})") from exc
-    moves = {work / f"{name}.sim.onnx": out / f"{name}.sim.onnx", work / f"{name}.mnn": out / f"{name}.fp32.mnn"}
-    if fp16:
-        moves[work / f"{name}.fp16.mnn"] = out / f"{name}.fp16.mnn"
-    for src, dst in moves.items():
-        if not src.is_file():
-            raise ModelFileError(f"the conversion of {name} did not write {src.name} (see {work})")
-        src.replace(dst)
-    (work / f"{name}-symbol.onnx").unlink(missing_ok=True)
-    (work / f"{name}.onnx").unlink(missing_ok=True)
+    (out / f"{name}.onnx").unlink(missing_ok=True)  # the unsimplified translation; ORT runs the simplified one
 
 
 # --- INT8 for classifiers -----------------------------------------------------------------

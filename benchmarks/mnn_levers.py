@@ -17,9 +17,12 @@ lever changes one thing:
   converter           --optimizeLevel 2; --optimizePrefer 1 | 2; for TFLite sources --keepInputFormat=false
                       (NCHW input instead of the source's NHWC); a control file re-made with the defaults
 
-Each case runs the same random input, is timed interleaved with the others of its model
-(edgepose.benchmarks.timing.interleave) and reported as the median of per-round ratios to the
-baseline (< 1 is faster). `max_rel_diff` is the largest |output - baseline output| over the
+Each case runs the same random input and is timed against its reference alone, in alternating
+pairs (edgepose.benchmarks.timing.interleave with two cases: A B B A ...), reported as the median of
+the per-pair ratios (< 1 is faster). Pairs last ~2 x target_ms, so on a shared machine the load
+changes little within one, far less than within a round of 25 cases. The reference is the
+baseline, except for converter flags: the file re-made with the converter's defaults (the cached
+baseline file may come from another conversion route). `max_rel_diff` is the largest |output - baseline output| over the
 largest |baseline output|, so a faster lever that changes the numbers shows it.
 
 The Module / session runners here do what MNNBackend.run does (const input, forward, NC4HW4 ->
@@ -59,6 +62,7 @@ SESSION_MEMORY_COLLECT, SESSION_MEMORY_CACHE = 10, 11
 DEFAULT_HINTS = {HINT_WINOGRAD_MEMORY_LEVEL: 1, HINT_GEOMETRY_COMPUTE_MASK: 0xFFFF, HINT_MEM_ALLOCATOR_TYPE: 0}
 # BackendConfig::MemoryMode / PowerMode: Normal 0, High 1, Low 2 (pymnn takes them as ints only)
 MODES = {"normal": 0, "high": 1, "low": 2}
+CONVERTER_CONTROL = "converter defaults (re-made)"
 CONVERTER_LEVERS = {  # name -> extra mnnconvert flags (all with --fp16, as the baseline file)
     "converter defaults (re-made)": ["--optimizeLevel", "1", "--optimizePrefer", "0"],
     "converter --optimizeLevel 2": ["--optimizeLevel", "2"],
@@ -80,6 +84,8 @@ class Lever:
 
 @dataclass
 class LeverRow:
+    """One model: each lever's samples and, timed in the same pairs of calls, its reference's."""
+
     model: str
     names: list[str]
     groups: dict[str, str]
@@ -87,15 +93,20 @@ class LeverRow:
     diffs: dict[str, float | None]
     notes: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    reference: dict[str, str] = field(default_factory=dict)          # lever -> what it is compared with
+    reference_samples: dict[str, list[float]] = field(default_factory=dict)
 
     def ratio(self, name: str) -> float:
-        return paired_ratio(self.samples[name], self.samples[BASELINE])
+        ref = self.reference_samples.get(name) or self.samples[self.reference.get(name, BASELINE)]
+        return paired_ratio(self.samples[name], ref)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "skipped": self.skipped, "levers": [
             {"name": n, "group": self.groups[n], "median_ms": summarize(self.samples[n]).median,
-             "ratio_to_baseline": self.ratio(n), "rel_spread": summarize(self.samples[n]).rel_spread,
-             "max_rel_diff": self.diffs.get(n), "note": self.notes.get(n, ""), "samples": self.samples[n]}
+             "compared_with": self.reference.get(n, BASELINE), "ratio": self.ratio(n),
+             "rel_spread": summarize(self.samples[n]).rel_spread, "max_rel_diff": self.diffs.get(n),
+             "note": self.notes.get(n, ""), "samples": self.samples[n],
+             "reference_samples": self.reference_samples.get(n)}
             for n in self.names]}
 
 
@@ -274,7 +285,10 @@ def _converter_input(source, out_dir: Path) -> tuple[Path, str] | None:
 
 
 # --- the run ----------------------------------------------------------------------------------
-def levers_for(name: str, cache: Path, base_seed: int = 0, converter: bool = True) -> tuple[list[Lever], dict[str, str]]:
+def levers_for(name: str, cache: Path, base_seed: int = 0, converter: bool = True,
+               only: Sequence[str] | None = None) -> tuple[list[Lever], dict[str, str]]:
+    """The levers of one model, loaded and run once; `only`: names to keep (the baseline and the
+    converter control always stay)."""
     source = _source(name, cache)
     reset_runtime()  # a previous model's hint levers must not reach this model's baseline
     fp16 = Path(source.artifacts[("mnn", "fp16")])
@@ -285,7 +299,6 @@ def levers_for(name: str, cache: Path, base_seed: int = 0, converter: bool = Tru
     shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in probe.inputs[0].shape)
     del probe
     base = np.random.default_rng(base_seed).random(shape, dtype=np.float32)
-    F = _mnn().expr
     specs: list[tuple[str, str, Callable[[], Callable[[], Any]], str]] = [
         (BASELINE, "baseline", lambda: backend_runner(fp16, base), "MNNBackend, FP16 file, precision high, Winograd 1"),
         ("module replica (edgepose settings)", "control", lambda: module_runner(fp16, base), "this runner, same settings"),
@@ -337,6 +350,9 @@ def levers_for(name: str, cache: Path, base_seed: int = 0, converter: bool = Tru
         ("mode Session_Memory_Cache", "runtime hint", lambda: module_runner(fp16, base, mode=SESSION_MEMORY_CACHE), ""),
         ("baseline, re-opened last", "control", lambda: backend_runner(fp16, base), "checks that no hint leaked"),
     ]
+    if only is not None:
+        keep = set(only) | {BASELINE, CONVERTER_CONTROL}
+        specs = [sp for sp in specs if sp[0] in keep]
     levers = []
     for lname, group, make, note in specs:
         try:
@@ -344,7 +360,6 @@ def levers_for(name: str, cache: Path, base_seed: int = 0, converter: bool = Tru
             levers.append(Lever(lname, group, run, run(), note))
         except Exception as exc:  # noqa: BLE001 - a lever MNN cannot run is reported, the rest go on
             skipped[lname] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-    del F
     return levers, skipped
 
 
@@ -375,21 +390,39 @@ def _max_rel_diff(out: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> flo
 
 
 def measure_levers(name: str, *, cache: Path, rounds: int, warmup: int, target_ms: float,
-                   converter: bool = True) -> LeverRow:
-    levers, skipped = levers_for(name, cache, converter=converter)
+                   converter: bool = True, paired: bool = True, only: Sequence[str] | None = None) -> LeverRow:
+    """paired=True: each lever is timed against its reference alone, A B B A ..., `rounds` pairs (a pair
+    lasts ~2 x target_ms, so load changes between the two are small); False: all levers in one interleave."""
+    levers, skipped = levers_for(name, cache, converter=converter, only=only)
     by_name = {lv.name: lv for lv in levers}
     if BASELINE not in by_name:
         raise RuntimeError(f"{name}: the baseline could not run ({skipped.get(BASELINE)})")
-    timings = interleave({lv.name: lv.run for lv in levers}, rounds=rounds, warmup=warmup, target_ms=target_ms)
-    ref = by_name[BASELINE].outputs
-    return LeverRow(name, [lv.name for lv in levers], {lv.name: lv.group for lv in levers},
-                    {k: t.samples for k, t in timings.items()},
-                    {lv.name: _max_rel_diff(lv.outputs, ref) for lv in levers},
-                    {lv.name: lv.note for lv in levers if lv.note}, skipped)
+    reference = {lv.name: (CONVERTER_CONTROL if lv.group == "converter" and lv.name != CONVERTER_CONTROL
+                           and CONVERTER_CONTROL in by_name else BASELINE) for lv in levers}
+    samples, ref_samples = {}, {}
+    if paired:
+        base = interleave({BASELINE: by_name[BASELINE].run}, rounds=rounds, warmup=warmup, target_ms=target_ms)
+        samples[BASELINE] = base[BASELINE].samples
+        for lv in levers:
+            if lv.name == BASELINE:
+                continue
+            ref = reference[lv.name]
+            t = interleave({lv.name: lv.run, f"{ref} ": by_name[ref].run}, rounds=rounds, warmup=warmup,
+                           target_ms=target_ms)
+            samples[lv.name], ref_samples[lv.name] = t[lv.name].samples, t[f"{ref} "].samples
+    else:
+        timings = interleave({lv.name: lv.run for lv in levers}, rounds=rounds, warmup=warmup, target_ms=target_ms)
+        samples = {k: t.samples for k, t in timings.items()}
+    out_ref = by_name[BASELINE].outputs
+    return LeverRow(name, [lv.name for lv in levers], {lv.name: lv.group for lv in levers}, samples,
+                    {lv.name: _max_rel_diff(lv.outputs, by_name[reference[lv.name]].outputs if lv.group == "converter"
+                                            else out_ref) for lv in levers},
+                    {lv.name: lv.note for lv in levers if lv.note}, skipped, reference, ref_samples)
 
 
 def run_levers(models: Sequence[str] | None = None, *, rounds: int = 11, warmup: int = 3, target_ms: float = 100.0,
-               cache: Path | None = None, converter: bool = True, progress: bool = False) -> LeverResult:
+               cache: Path | None = None, converter: bool = True, paired: bool = True,
+               only: Sequence[str] | None = None, progress: bool = False) -> LeverResult:
     from edgepose.cpu import cpu_info
 
     from .harness import _progress, default_cache, environment
@@ -403,7 +436,7 @@ def run_levers(models: Sequence[str] | None = None, *, rounds: int = 11, warmup:
     for name in names:
         try:
             rows.append(measure_levers(name, cache=cache, rounds=rounds, warmup=warmup, target_ms=target_ms,
-                                       converter=converter))
+                                       converter=converter, paired=paired, only=only))
         except Exception as exc:  # noqa: BLE001 - one model that cannot be prepared does not sink the rest
             log.warning("%s: %s: %s", name, type(exc).__name__, exc)
             unresolved[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
@@ -415,7 +448,7 @@ def run_levers(models: Sequence[str] | None = None, *, rounds: int = 11, warmup:
         pass
     import importlib.metadata as md
 
-    options = {"models": names, "rounds": rounds, "warmup": warmup, "target_ms": target_ms,
+    options = {"models": names, "rounds": rounds, "warmup": warmup, "target_ms": target_ms, "paired": paired, "only": list(only) if only else None,
                "mnn": md.version("MNN") if _has("MNN") else None}
     return LeverResult(rows, cpu_info().to_dict(), env, options, unresolved)
 
@@ -437,10 +470,13 @@ def levers_markdown(res: LeverResult) -> str:
     o, env = res.options, res.env
     fmt = (lambda la: "/".join(f"{v:.2f}" for v in la) if la else "?")
     models = [r.model for r in res.rows]
-    lines = [f"MNN {o.get('mnn')} levers on {cpu_line(res.cpu)}; one thread, {o['rounds']} interleaved rounds per "
-             f"model, ratio to edgepose's default (MNNBackend, FP16 file, precision high, Winograd level 1) as the "
-             f"median of per-round ratios (< 1.00 is faster), baseline ms in the first row. {env.get('time', '')}, "
-             f"load average {fmt(env.get('loadavg_start'))} at the start, {fmt(env.get('loadavg_end'))} at the end.",
+    how = (f"each lever timed against its reference alone, {o['rounds']} alternating pairs (A B B A ...) of "
+           f"~{o['target_ms']:g} ms samples" if o.get("paired", True) else f"{o['rounds']} interleaved rounds")
+    lines = [f"MNN {o.get('mnn')} levers on {cpu_line(res.cpu)}; one thread; {how}. Figure: lever / reference as the "
+             f"median of per-pair ratios (< 1.00 is faster); the reference is edgepose's default (MNNBackend, FP16 "
+             f"file, precision high, Winograd level 1; its ms in the first row), for converter flags the file re-made "
+             f"with the converter's defaults. {env.get('time', '')}, load average "
+             f"{fmt(env.get('loadavg_start'))} at the start, {fmt(env.get('loadavg_end'))} at the end.",
              "", "| lever | group | " + " | ".join(models) + " | max rel. output diff |",
              "|---|---|" + "---|" * len(models) + "---|"]
     names: list[str] = []

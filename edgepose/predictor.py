@@ -23,7 +23,6 @@ from .backends import Backend, open_backend
 from .errors import InputError, MetadataError, RandomWeightsWarning, ShapeError
 from .heads import HEADS, POSE_HEADS
 from .processing import transforms
-from .processing.decoders import decode
 from .processing.image import InputPacker, load_image
 from .processing.roi import Roi, check_rois, roi_matrix
 from .spec import REQUIRED_FIELDS, ModelSpec, PoseResult
@@ -70,8 +69,9 @@ class ModelSession:
     (people in a frame) add their pre- and post-processing on top. `kind` is the head kind
     (edgepose.heads) a subclass accepts; a file of the other kind is refused by name.
 
-    Safe to share between threads: the crop and input buffers a call reuses are per thread,
-    and the model itself runs one call at a time (a lock around the backend's run), so
+    Safe to share between threads: the crop and input buffers a call reuses are per thread
+    (with MNN the input buffer is the backend's own input memory for this thread, so the packed
+    crops are not copied again), and the model itself runs one call at a time (a lock around the backend's run), so
     concurrent calls give exactly what the same calls give one after another.
     """
 
@@ -107,6 +107,10 @@ class ModelSession:
         self._input = self._match_input()
         self._roles = self._match_outputs()
         self._local = threading.local()  # per-thread reused buffers (crops, packed input)
+        # Input tensors the backend hands out (edgepose.backends.base.Backend.input_buffer) hold one
+        # float32 batch in the model's layout; any other input dtype is packed here and converted.
+        info = next(t for t in self.backend.inputs if t.name == self._input)
+        self._bind_input = info.dtype in ("float32", None)
         self._run_lock = threading.Lock()
         if self.spec.provenance.get("weights") == "random-init":
             warnings.warn(f"{Path(model).name} was exported with random initial weights (provenance "
@@ -204,6 +208,7 @@ class Predictor(ModelSession):
     def __init__(self, model: str | Path, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
         self._batchable: bool | None = self._batch_capability()
+        self._decoder = HEADS[self.spec.head].resolve_decoder()  # the head's decoder, looked up once
 
     def _batch_capability(self) -> bool | None:
         dim = next(t for t in self.backend.inputs if t.name == self._input).shape[0]
@@ -234,32 +239,27 @@ class Predictor(ModelSession):
             matrices = [transforms.whole_image_matrix(img.shape, size)]
         else:
             boxes = transforms.validate_bboxes(bboxes, img.shape)
-            aspect = size[0] / size[1]
-            matrices = []
-            for box in boxes:
-                center, scale = transforms.bbox_to_center_scale(box, padding=self.spec.bbox_padding, aspect=aspect)
-                matrices.append(transforms.crop_matrix(center, scale, size))
+            matrices = transforms.box_matrices(boxes, padding=self.spec.bbox_padding, output_size=size)
         n = len(matrices)
-        buffers = getattr(self._local, "crops", None)
-        if buffers is None:
-            buffers = self._local.crops = {}
-        crops = buffers.get(n)
-        if crops is None:
-            crops = buffers[n] = np.empty((n, size[1], size[0], 3), np.uint8)
-        for i, m in enumerate(matrices):
-            transforms.warp(img, m, size, out=crops[i], border=self.spec.border)
-        return self._packer.pack(crops), np.stack(matrices), boxes
+        if not isinstance(matrices, np.ndarray):
+            matrices = np.stack(matrices)
+        packer = self._packer
+        shape = packer.output_shape(n)
+        # The backend's own input memory where it has some (MNN), so `run` copies nothing.
+        tensor = self.backend.input_buffer(self._input, shape) if self._bind_input else None
+        if tensor is None:
+            tensor = packer.buffer(n)
+        packer.crop_pack(img, matrices, tensor, border=self.spec.border)
+        return tensor, matrices, boxes
 
     def predict(self, image: Any, bboxes: Any = None, *, rois: Sequence[Roi] | None = None) -> PoseResult:
         """Keypoints for the whole image (no bboxes/rois), each (x1, y1, x2, y2) box, or each rotated ROI."""
         tensor, matrices, boxes = self.prepare(image, bboxes, rois=rois)
         outputs = self._run_batch(tensor)
-        xy, scores, extras = decode(self.spec, outputs)
-        back = [transforms.invert(m) for m in matrices]
-        keypoints = np.stack([transforms.apply_affine(xy[i], back[i]) for i in range(len(matrices))])
+        xy, scores, extras = self._decoder(self.spec, outputs)
+        keypoints = transforms.to_image(xy, matrices)
         if "auxiliary" in extras:  # decoder points in input pixels too
-            extras["auxiliary"] = np.stack([transforms.apply_affine(extras["auxiliary"][i], back[i])
-                                            for i in range(len(matrices))])
+            extras["auxiliary"] = transforms.to_image(extras["auxiliary"], matrices)
         return PoseResult(keypoints=keypoints, scores=scores, bboxes=boxes,
                           keypoint_names=self.spec.keypoint_names, skeleton=self.spec.skeleton, extras=extras)
 

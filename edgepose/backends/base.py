@@ -60,6 +60,15 @@ class Backend(abc.ABC):
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one inference. `feeds` maps input names to arrays in the model's own layout."""
 
+    def input_buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
+        """A float32 array of `shape` for input `name` that `run` takes without copying it, or None.
+
+        A backend that copies every feed into memory of its own (MNN) hands that memory out here,
+        one array per calling thread and shape, so the caller can write the input straight into it.
+        None: the backend reads the caller's array as it is (ONNX Runtime), so the caller keeps its own.
+        """
+        return None
+
     @property
     def input_names(self) -> list[str]:
         return [t.name for t in self.inputs]

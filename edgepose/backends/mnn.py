@@ -11,11 +11,19 @@ and the first time a file's sha256 is seen it is loaded and run once in a child 
 file that would crash MNN is a ModelFileError instead of a dead interpreter.
 
 One backend may be shared by threads: `run` holds a lock around MNN's forward pass.
+
+Inputs go in through placeholder Vars the backend keeps, one per thread and input shape, never
+through a new `F.const` per call: `input_buffer` hands out a numpy array over a placeholder's own
+host memory, and an array from it passed back to `run` is not copied at all (the Predictor packs
+its crops straight into it); any other feed is copied into the calling thread's placeholder.
+Measured on deeppose FP16 (AMD EPYC Zen 4, 1 thread): `F.const` 35 us + a slower forward, the
+copy 18 us, the handed-out buffer 0 us; the outputs are the same bits.
 """
 from __future__ import annotations
 
 import operator
 import threading
+import weakref
 from pathlib import Path
 from typing import Mapping
 
@@ -54,6 +62,20 @@ def _winograd_level(level: int) -> int:
         raise BackendError(f"unknown MNN winograd_level {level!r}; use one of 0, 1, 2, 3 "
                            "(0: no Winograd, 1: the accurate default, 3: MNN's own default)")
     return value
+
+
+# Input shapes whose placeholders one thread keeps (a batch of N boxes is one shape); the oldest
+# goes first. An evicted placeholder lives on while an array over its memory does.
+MAX_INPUT_SHAPES = 4
+
+
+class _HostMemory:
+    """The host memory of an MNN Var, as numpy sees it (np.asarray(this)): the array's base holds
+    the Var, so the memory lives as long as any array over it."""
+
+    def __init__(self, var, view: np.ndarray) -> None:
+        self.var = var
+        self.__array_interface__ = dict(view.__array_interface__)
 
 
 class MNNBackend(Backend):
@@ -106,6 +128,9 @@ class MNNBackend(Backend):
         except (SystemError, RuntimeError, ValueError, TypeError) as exc:  # MNN cannot describe a tensor
             raise ModelFileError(f"{self.path} is not a model MNN can load ({exc})") from None
         self._formats = {t.name: (self._F.NHWC if t.layout == "NHWC" else self._F.NCHW) for t in self._inputs}
+        self._input_info = {t.name: t for t in self._inputs}
+        self._local = threading.local()  # this thread's placeholders: (name, shape) -> array over one
+        self._bound: dict[int, weakref.ref] = {}  # address of a handed-out array -> its _HostMemory
         self.version = info.version
 
     def _describe(self, var) -> TensorInfo:
@@ -120,21 +145,70 @@ class MNNBackend(Backend):
             return self._biz_code
         return None
 
+    def _check_shape(self, t: TensorInfo, shape: tuple[int, ...]) -> None:
+        if len(shape) != len(t.shape) or (len(shape) == 4 and tuple(shape[1:]) != tuple(t.shape[1:])):
+            raise ShapeError(
+                f"input {t.name!r} of {self.path.name} expects shape (N, {', '.join(map(str, t.shape[1:]))}) "
+                f"in {t.layout}, got {tuple(shape)}")
+
+    def input_buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """This thread's float32 array over the host memory of a placeholder for input `name` of
+        `shape` (the model's layout): fill it and pass it to `run`, which then copies nothing."""
+        t = self._input_info.get(name)
+        if t is None:
+            raise ShapeError(f"no input {name!r}; the model's inputs are {self.input_names}")
+        shape = tuple(int(d) for d in shape)
+        self._check_shape(t, shape)
+        slots = getattr(self._local, "slots", None)
+        if slots is None:
+            slots = self._local.slots = {}
+        array = slots.get((name, shape))
+        if array is not None:
+            return array
+        if len(slots) >= MAX_INPUT_SHAPES:
+            old = slots.pop(next(iter(slots)))
+            self._bound.pop(old.__array_interface__["data"][0], None)
+        try:
+            var = self._F.placeholder(list(shape), self._formats[name])
+            var.write(np.zeros(shape, np.float32))
+            view = var.read()
+        except (SystemError, RuntimeError, ValueError, TypeError) as exc:
+            raise BackendError(f"MNN could not make a {shape} input for {self.path.name}: {exc}") from None
+        if view.dtype != np.float32 or tuple(view.shape) != shape or not view.flags.c_contiguous:
+            raise BackendError(f"MNN gave a {view.dtype} {view.shape} buffer for a float32 {shape} input")
+        memory = _HostMemory(var, view)
+        array = np.asarray(memory)
+        slots[(name, shape)] = array
+        self._bound[array.__array_interface__["data"][0]] = weakref.ref(memory)
+        return array
+
+    def _placeholder_for(self, x: np.ndarray):
+        """The placeholder whose host memory `x` is (all of it, as handed out), else None."""
+        ref = self._bound.get(x.__array_interface__["data"][0])
+        memory = ref() if ref is not None else None
+        if memory is None or x.dtype != np.float32 or not x.flags.c_contiguous \
+                or tuple(x.shape) != memory.__array_interface__["shape"]:
+            return None
+        return memory.var
+
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         F = self._F
         args = []
         for t in self._inputs:
             if t.name not in feeds:
                 raise ShapeError(f"no feed for input {t.name!r}; the model's inputs are {self.input_names}")
-            x = np.ascontiguousarray(feeds[t.name], dtype=np.float32)
-            if x.ndim != len(t.shape) or (x.ndim == 4 and tuple(x.shape[1:]) != tuple(t.shape[1:])):
-                raise ShapeError(
-                    f"input {t.name!r} of {self.path.name} expects shape (N, {', '.join(map(str, t.shape[1:]))}) "
-                    f"in {t.layout}, got {tuple(x.shape)}")
-            args.append((x, self._formats[t.name]))
+            x = feeds[t.name]
+            var = self._placeholder_for(x) if isinstance(x, np.ndarray) else None
+            if var is None:  # not one of ours: into this thread's placeholder (one copy)
+                x = np.ascontiguousarray(x, dtype=np.float32)
+                self._check_shape(t, x.shape)
+                buffer = self.input_buffer(t.name, x.shape)
+                np.copyto(buffer, x)
+                var = self._placeholder_for(buffer)
+            args.append(var)
         with self._lock:  # one forward pass (and the lazy reads that finish it) at a time per module
             try:
-                outs = self._module.forward([F.const(x, list(x.shape), fmt) for x, fmt in args])
+                outs = self._module.forward(args)
                 if not isinstance(outs, (list, tuple)):
                     outs = [outs]
                 if len(outs) != len(self._outputs) or any(v is None for v in outs):

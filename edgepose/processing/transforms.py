@@ -7,6 +7,7 @@ crop, with or without a box, round-trips exactly.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import cv2
@@ -38,17 +39,18 @@ def validate_bboxes(bboxes: Any, image_shape: tuple[int, ...]) -> np.ndarray:
     with np.errstate(over="ignore"):
         # Checked as the crops use them, in float32: a box valid in float64 can collapse
         # ([100, 100, 100.000001, 100.000001]) or overflow (1e39) there.
-        boxes = boxes.astype(np.float32).astype(np.float64)
-    for i, (x1, y1, x2, y2) in enumerate(boxes):
-        if not np.all(np.isfinite([x1, y1, x2, y2])):
-            raise BBoxError(f"bbox {i} has a non-finite coordinate: {boxes[i].tolist()}")
+        boxes = boxes.astype(np.float32)
+    # Plain floats: per box, a handful of comparisons costs less than numpy calls would.
+    for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
+        if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
+            raise BBoxError(f"bbox {i} has a non-finite coordinate: {[x1, y1, x2, y2]}")
         if x2 <= x1 or y2 <= y1:
             raise BBoxError(
-                f"bbox {i} {boxes[i].tolist()} is empty: it must be x1, y1, x2, y2 with x2 > x1 and y2 > y1 "
+                f"bbox {i} {[x1, y1, x2, y2]} is empty: it must be x1, y1, x2, y2 with x2 > x1 and y2 > y1 "
                 "(if yours is x, y, w, h, convert it to x1, y1, x1 + w, y1 + h)")
         if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
-            raise BBoxError(f"bbox {i} {boxes[i].tolist()} lies outside the {w}x{h} image")
-    return boxes.astype(np.float32)
+            raise BBoxError(f"bbox {i} {[x1, y1, x2, y2]} lies outside the {w}x{h} image")
+    return boxes
 
 
 def bbox_to_center_scale(bbox: np.ndarray, *, padding: float, aspect: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -73,6 +75,24 @@ def crop_matrix(center: np.ndarray, scale: np.ndarray, output_size: tuple[int, i
                      [0.0, sy, out_h * 0.5 - center[1] * sy]], dtype=np.float64)
 
 
+def box_matrices(boxes: np.ndarray, *, padding: float, output_size: tuple[int, int]) -> np.ndarray:
+    """(N, 2, 3) crop matrices of (N, 4) boxes: `crop_matrix(*bbox_to_center_scale(box, padding=padding,
+    aspect=w / h), output_size)` for each box, the same float64 operations in plain floats."""
+    out_w, out_h = output_size
+    aspect = out_w / out_h
+    rows = []
+    for x1, y1, x2, y2 in np.asarray(boxes).tolist():
+        cx, cy = (x1 + x2) * 0.5, (y1 + y2) * 0.5
+        sw, sh = (x2 - x1) * padding, (y2 - y1) * padding
+        if sw > sh * aspect:
+            sh = sw / aspect
+        else:
+            sw = sh * aspect
+        sx, sy = out_w / sw, out_h / sh
+        rows.append(((sx, 0.0, out_w * 0.5 - cx * sx), (0.0, sy, out_h * 0.5 - cy * sy)))
+    return np.array(rows, np.float64).reshape(-1, 2, 3)
+
+
 def whole_image_matrix(image_shape: tuple[int, ...], output_size: tuple[int, int]) -> np.ndarray:
     """The whole image stretched onto the input, no padding (used when no box is given)."""
     h, w = image_shape[:2]
@@ -90,8 +110,46 @@ def warp(image: np.ndarray, matrix: np.ndarray, output_size: tuple[int, int], ou
                           borderMode=BORDERS[border], borderValue=(0, 0, 0))
 
 
+def source_window(matrix: np.ndarray, output_size: tuple[int, int], image_shape: tuple[int, ...],
+                  margin: int = 2) -> tuple[int, int, int, int]:
+    """The image pixels `warp(image, matrix, output_size)` can read, as x0, y0, x1, y1 (ends excluded).
+
+    The crop's corners mapped back to the image, widened by the bilinear neighbour and `margin`
+    pixels (OpenCV maps in float32), clipped to the image; never empty, so it always holds the
+    edge pixels a replicated border repeats.
+    """
+    (a, b, c), (d, e, f) = (float(v) for v in matrix[0]), (float(v) for v in matrix[1])
+    h, w = image_shape[:2]
+    det = a * e - b * d
+    if det == 0 or not math.isfinite(det):
+        return 0, 0, w, h
+    # The inverse affine, as cv2.invertAffineTransform computes it.
+    ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
+    ic, if_ = -ia * c - ib * f, -id_ * c - ie * f
+    out_w, out_h = output_size
+    xs, ys = [], []
+    for x, y in ((0, 0), (out_w - 1, 0), (0, out_h - 1), (out_w - 1, out_h - 1)):
+        xs.append(ia * x + ib * y + ic)
+        ys.append(id_ * x + ie * y + if_)
+    lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)
+    if not all(abs(v) < 2 ** 30 for v in (lo_x, hi_x, lo_y, hi_y)):  # False for nan and inf too
+        return 0, 0, w, h
+    x0 = min(max(math.floor(lo_x) - margin, 0), w - 1)
+    y0 = min(max(math.floor(lo_y) - margin, 0), h - 1)
+    x1 = max(min(math.floor(hi_x) + margin + 2, w), x0 + 1)
+    y1 = max(min(math.floor(hi_y) + margin + 2, h), y0 + 1)
+    return x0, y0, x1, y1
+
+
 def invert(matrix: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(matrix)
+
+
+def to_image(points: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    """(N, K, 2) points in crop i's input pixels -> image pixels, through the inverse of matrices[i]."""
+    if len(matrices) == 1:
+        return apply_affine(points[0], invert(matrices[0]))[None]
+    return np.stack([apply_affine(points[i], invert(m)) for i, m in enumerate(matrices)])
 
 
 def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:

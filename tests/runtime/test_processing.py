@@ -53,3 +53,93 @@ def test_packer_applies_colour_mean_std_and_layout():
     np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-5)
     bgr = ModelSpec(input_size=(6, 8), head="heatmap", num_keypoints=1, color="BGR", layout="NHWC")
     np.testing.assert_array_equal(InputPacker(bgr).pack(crops), crops.astype(np.float32))
+
+
+# --- the Predictor's fused crop + pack (InputPacker.crop_pack) --------------------------------------
+def _old_pack(crop: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """The packing as it was before crop_pack (one 3-channel crop): the figures it must keep."""
+    mean, std = np.asarray(spec.mean, np.float64), np.asarray(spec.std, np.float64)
+    scale, offset = 1.0 / std, -mean / std
+    source = (2, 1, 0) if spec.color == "RGB" else (0, 1, 2)
+    if spec.layout == "NCHW":
+        planes = cv2.split(crop)
+        return np.stack([cv2.addWeighted(planes[s], float(scale[c]), planes[s], 0.0, float(offset[c]),
+                                         dtype=cv2.CV_32F) for c, s in enumerate(source)])
+    m = np.zeros((3, 4), np.float32)
+    for c, s in enumerate(source):
+        m[c, s], m[c, 3] = scale[c], offset[c]
+    return cv2.transform(crop.astype(np.float32), m)
+
+
+LAYOUTS = [dict(layout="NCHW", color="RGB", mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
+           dict(layout="NHWC", color="RGB", mean=(0, 0, 0), std=(255, 255, 255)),
+           dict(layout="NHWC", color="BGR", mean=(10, 20, 30), std=(2, 4, 8))]
+
+
+@settings(max_examples=150, deadline=None)
+@given(cx=st.floats(-100, 500), cy=st.floats(-100, 400), size=st.floats(5, 900), angle=st.floats(-180, 180),
+       rotate=st.booleans(), border=st.sampled_from(["zero", "replicate"]), layout=st.sampled_from(range(3)),
+       out_w=st.sampled_from([64, 96, 192, 256]), out_h=st.sampled_from([64, 128, 256]), shift=st.integers(0, 3))
+def test_crop_pack_gives_the_bytes_of_the_three_channel_warp(cx, cy, size, angle, rotate, border, layout,
+                                                              out_w, out_h, shift):
+    """Both routes (BGRA window + 4-channel warp, or the 3-channel warp) pack exactly what the
+    3-channel warp and the old packing give, whatever the BGRA buffer held outside the window."""
+    img = np.random.default_rng(shift).integers(0, 256, (300 + shift, 400 - shift, 3), np.uint8)
+    spec = ModelSpec(input_size=(out_w, out_h), head="heatmap", num_keypoints=1, border=border, **LAYOUTS[layout])
+    if rotate:
+        m = cv2.getRotationMatrix2D((cx, cy), angle, out_w / size)
+        m[:, 2] += (out_w / 2 - cx, out_h / 2 - cy)
+    else:
+        c, s = transforms.bbox_to_center_scale(np.array([cx - size / 2, cy - size / 3, cx + size / 2, cy + size / 3]),
+                                               padding=1.25, aspect=out_w / out_h)
+        m = transforms.crop_matrix(c, s, (out_w, out_h))
+    expected = _old_pack(transforms.warp(img, m, (out_w, out_h), border=border), spec)
+    for ratio in (0, 10 ** 9):  # never / always the BGRA route
+        packer = InputPacker(spec)
+        packer.BGRA_MAX_WINDOW_RATIO = ratio
+        packer._bgra_image = np.random.default_rng(7).integers(0, 256, img.shape[:2] + (4,), np.uint8)  # garbage
+        out = np.full(packer.output_shape(2), np.nan, np.float32)
+        packer.crop_pack(img, np.stack([m, m]), out, border=border)
+        np.testing.assert_array_equal(out[0], expected)
+        np.testing.assert_array_equal(out[1], expected)
+
+
+def test_pack_of_a_bgra_crop_equals_pack_of_its_bgr():
+    crops = np.random.default_rng(3).integers(0, 256, (2, 16, 12, 3), np.uint8)
+    bgra = np.stack([cv2.cvtColor(c, cv2.COLOR_BGR2BGRA) for c in crops])
+    for kw in LAYOUTS:
+        spec = ModelSpec(input_size=(12, 16), head="heatmap", num_keypoints=1, **kw)
+        expected = np.stack([_old_pack(c, spec) for c in crops])
+        np.testing.assert_array_equal(InputPacker(spec).pack(crops), expected)
+        np.testing.assert_array_equal(InputPacker(spec).pack(bgra), expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(x1=coord, y1=coord, w=st.floats(0.01, 800), h=st.floats(0.01, 800), pad=st.floats(1.0, 1.5),
+       out_w=st.integers(16, 512), out_h=st.integers(16, 512))
+def test_box_matrices_are_the_crop_matrices_to_the_bit(x1, y1, w, h, pad, out_w, out_h):
+    box = np.array([[x1, y1, x1 + w, y1 + h]], np.float32)
+    c, s = transforms.bbox_to_center_scale(box[0], padding=pad, aspect=out_w / out_h)
+    expected = transforms.crop_matrix(c, s, (out_w, out_h))
+    got = transforms.box_matrices(box, padding=pad, output_size=(out_w, out_h))
+    assert got.shape == (1, 2, 3) and got.dtype == np.float64
+    assert np.array_equal(got[0], expected, equal_nan=True)
+
+
+def test_source_window_is_clipped_and_never_empty():
+    m = transforms.crop_matrix(np.array([50.0, 40.0]), np.array([100.0, 80.0]), (64, 64))
+    x0, y0, x1, y1 = transforms.source_window(m, (64, 64), (480, 640, 3))
+    assert (x0, y0) == (0, 0) and 100 <= x1 <= 104 and 80 <= y1 <= 84
+    far = transforms.crop_matrix(np.array([-500.0, -500.0]), np.array([10.0, 10.0]), (64, 64))
+    assert transforms.source_window(far, (64, 64), (480, 640, 3)) == (0, 0, 1, 1)
+    assert transforms.source_window(np.zeros((2, 3)), (64, 64), (480, 640, 3)) == (0, 0, 640, 480)
+
+
+def test_to_image_inverts_each_crop():
+    ms = np.stack([transforms.crop_matrix(np.array([50.0 + i, 40.0]), np.array([100.0, 80.0 + i]), (64, 48))
+                   for i in range(3)])
+    pts = np.random.default_rng(0).uniform(0, 64, (3, 5, 2)).astype(np.float32)
+    got = transforms.to_image(pts, ms)
+    for i in range(3):
+        np.testing.assert_array_equal(got[i], transforms.apply_affine(pts[i], transforms.invert(ms[i])))
+    np.testing.assert_array_equal(transforms.to_image(pts[:1], ms[:1]), got[:1])

@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .mxnet_source import BUILD_COMMAND, PREFIX
+from .mxnet_source import BUILD_COMMAND, FIXTURES_MODULE, PREFIX
 
 # pruned model -> (original, published speed-up, published top-1)
 PUBLISHED = {
@@ -102,7 +102,7 @@ def build_table_b(result, *, variants=VARIANTS) -> TableB | None:
     missing_fixtures = next((s for s in result.skipped if "MXNet fixtures" in s), None)
     if not wanted:
         if missing_fixtures:
-            hint = "" if "make_fixtures.py" in missing_fixtures else f" (build: {BUILD_COMMAND})"
+            hint = "" if BUILD_COMMAND in missing_fixtures else f" (build: {BUILD_COMMAND})"
             return TableB(list(variants), [], [], skipped=f"{missing_fixtures}{hint}")
         return None
     variants = [v for v in variants if any(r.variant == v for r in result.rows if r.model.startswith(PREFIX))]
@@ -122,7 +122,7 @@ def build_table_b(result, *, variants=VARIANTS) -> TableB | None:
         else:
             row.measured = {v: None for v in variants}
             row.note = (f"the unpruned {original} is not among the MXNet fixtures "
-                        "(tests/mxnet_fixtures/make_fixtures.py MODELS), so it has no measured speed-up")
+                        f"({FIXTURES_MODULE} MODELS), so it has no measured speed-up")
         rows.append(row)
     pairs = []
     for faster, slower in PAIRS:

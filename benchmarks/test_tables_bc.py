@@ -37,7 +37,7 @@ def test_table_b_pruned_resnets(bench_table_b_result, bench_note):
     table = build_table_b(result)
     assert table is not None and paths["table_b_markdown"].is_file()
     if table.skipped:
-        assert "make_fixtures.py" in paths["table_b_markdown"].read_text()
+        assert "edgepose.converters.mxnet.fixtures" in paths["table_b_markdown"].read_text()
         bench_note(f"table B skipped: {table.skipped}")
         pytest.skip(table.skipped)
     assert {r.model for r in table.rows} == set(PUB_B)

@@ -154,17 +154,19 @@ class MNNBackend(Backend):
     def input_buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """This thread's float32 array over the host memory of a placeholder for input `name` of
         `shape` (the model's layout): fill it and pass it to `run`, which then copies nothing."""
+        if not isinstance(shape, tuple):
+            shape = tuple(shape)
+        slots = getattr(self._local, "slots", None)
+        if slots is None:
+            slots = self._local.slots = {}
+        array = slots.get((name, shape))
+        if array is not None:  # handed out before, so checked before
+            return array
         t = self._input_info.get(name)
         if t is None:
             raise ShapeError(f"no input {name!r}; the model's inputs are {self.input_names}")
         shape = tuple(int(d) for d in shape)
         self._check_shape(t, shape)
-        slots = getattr(self._local, "slots", None)
-        if slots is None:
-            slots = self._local.slots = {}
-        array = slots.get((name, shape))
-        if array is not None:
-            return array
         if len(slots) >= MAX_INPUT_SHAPES:
             old = slots.pop(next(iter(slots)))
             self._bound.pop(old.__array_interface__["data"][0], None)
@@ -221,7 +223,7 @@ class MNNBackend(Backend):
                     if var.data_format == F.NC4HW4:
                         var = F.convert(var, F.NCHW)
                     shape = tuple(var.shape)
-                    if any(d == 0 for d in shape):  # MNN cannot read an empty tensor ("readMap meet a error")
+                    if 0 in shape:  # MNN cannot read an empty tensor ("readMap meet a error")
                         result[t.name] = np.zeros(shape, np.float32)
                         continue
                     result[t.name] = np.array(var.read(), dtype=np.float32, copy=True)

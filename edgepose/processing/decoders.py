@@ -19,7 +19,9 @@ Decoded = tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))).astype(np.float32)
+    # np.clip's values through the bare ufuncs: np.clip's Python wrappers cost more than the maths here.
+    x = np.minimum(np.maximum(x, -60), 60)
+    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32, copy=False)
 
 
 def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -177,12 +179,17 @@ def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray, spec: ModelSpec, *,
     steps = np.arange(-off, off + 1)
     rows = np.where(ok, row, 0).astype(np.int64)[..., None] + steps  # (n, k, kernel)
     cols = np.where(ok, col, 0).astype(np.int64)[..., None] + steps
-    inside = (((rows >= 0) & (rows < hh))[..., :, None]) & (((cols >= 0) & (cols < hw))[..., None, :])
-    window = hm[np.arange(n)[:, None, None, None], np.clip(rows, 0, hh - 1)[..., :, None],
-                np.clip(cols, 0, hw - 1)[..., None, :], np.arange(k)[None, :, None, None]]
-    conf = np.where(inside, _sigmoid(window), np.float32(0))  # (n, k, kernel, kernel)
+    rows_in, cols_in = (rows >= 0) & (rows < hh), (cols >= 0) & (cols < hw)
+    inside = rows_in[..., :, None] & cols_in[..., None, :]
+    # One gather from the flat heatmap (hm[i, row, col, j] for every window cell), cheaper than a
+    # four-array fancy index on these small arrays; the same values.
+    flat = np.ascontiguousarray(hm).reshape(-1)
+    base = (np.arange(n) * (hh * hw * channels))[:, None] + np.arange(k)  # (n, k)
+    at = (np.minimum(np.maximum(rows, 0), hh - 1) * (hw * channels) + base[..., None])[..., :, None] \
+        + (np.minimum(np.maximum(cols, 0), hw - 1) * channels)[..., None, :]
+    conf = np.where(inside, _sigmoid(flat[at]), np.float32(0))  # (n, k, kernel, kernel)
     total = conf.sum(axis=(-2, -1), dtype=np.float32)
-    use = ok & inside.any(axis=(-2, -1)) & (conf.max(axis=(-2, -1)) >= min_confidence) & (total > 0)
+    use = ok & rows_in.any(-1) & cols_in.any(-1) & (conf.max(axis=(-2, -1)) >= min_confidence) & (total > 0)
     denom = np.where(use, total, 1).astype(np.float64)
     x = (conf * cols[..., None, :]).sum(axis=(-2, -1), dtype=np.float64) / hw / denom * in_w
     y = (conf * rows[..., :, None]).sum(axis=(-2, -1), dtype=np.float64) / hh / denom * in_h

@@ -127,12 +127,13 @@ def source_window(matrix: np.ndarray, output_size: tuple[int, int], image_shape:
     ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
     ic, if_ = -ia * c - ib * f, -id_ * c - ie * f
     out_w, out_h = output_size
-    xs, ys = [], []
-    for x, y in ((0, 0), (out_w - 1, 0), (0, out_h - 1), (out_w - 1, out_h - 1)):
-        xs.append(ia * x + ib * y + ic)
-        ys.append(id_ * x + ie * y + if_)
-    lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)
-    if not all(abs(v) < 2 ** 30 for v in (lo_x, hi_x, lo_y, hi_y)):  # False for nan and inf too
+    ax, bx, ay, by = ia * (out_w - 1), ib * (out_h - 1), id_ * (out_w - 1), ie * (out_h - 1)
+    if not math.isfinite(ic + if_ + ax + bx + ay + by):
+        return 0, 0, w, h
+    # The extremes over the crop's corners: each term at its own end of the crop.
+    lo_x, hi_x = ic + min(ax, 0.0) + min(bx, 0.0), ic + max(ax, 0.0) + max(bx, 0.0)
+    lo_y, hi_y = if_ + min(ay, 0.0) + min(by, 0.0), if_ + max(ay, 0.0) + max(by, 0.0)
+    if not (abs(lo_x) < 2 ** 30 and abs(hi_x) < 2 ** 30 and abs(lo_y) < 2 ** 30 and abs(hi_y) < 2 ** 30):
         return 0, 0, w, h
     x0 = min(max(math.floor(lo_x) - margin, 0), w - 1)
     y0 = min(max(math.floor(lo_y) - margin, 0), h - 1)

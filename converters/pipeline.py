@@ -31,7 +31,6 @@ from .sources import SOURCE_KINDS, Source, resolve_source
 
 log = logging.getLogger(__name__)
 
-Options = ConvertOptions  # the name before it was public
 __all__ = ["Artifact", "ConvertOptions", "Stage", "convert", "plan_stages"]
 
 

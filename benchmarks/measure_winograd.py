@@ -1,6 +1,6 @@
 """Measure MNN's WINOGRAD_MEMORY_LEVEL hint: accuracy and single-thread speed per level.
 
-    python -m edgepose.converters.measure_winograd [models...] [--rounds 15] [--calls 20] [--json out.json]
+    python -m edgepose.benchmarks.measure_winograd [models...] [--rounds 15] [--calls 20] [--json out.json]
 
 Models are what `edgepose bench` resolves (registry names, `table-a`, pinned TFLite assets such as
 `pose_landmark_full`, `mxnet:<fixture>`, files). For each, the MNN FP32 file is loaded once per level

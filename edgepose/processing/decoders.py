@@ -43,9 +43,9 @@ def decode_normalized(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Dec
     coords = _expect(outputs, "coords", spec, 3)
     if coords.shape[1:] != (spec.num_keypoints, 2):
         raise ShapeError(f"coords output has shape {coords.shape}, expected (N, {spec.num_keypoints}, 2)")
-    xy = coords.astype(np.float32) * np.array(spec.input_size, np.float32)
+    xy = coords.astype(np.float32, copy=False) * np.array(spec.input_size, np.float32)
     if "scores" in outputs:
-        scores = outputs["scores"].reshape(coords.shape[0], spec.num_keypoints).astype(np.float32)
+        scores = outputs["scores"].reshape(coords.shape[0], spec.num_keypoints).astype(np.float32, copy=False)
     else:
         scores = np.ones(coords.shape[:2], np.float32)  # the graph gives no confidence
     return xy, scores, {}

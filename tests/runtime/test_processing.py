@@ -143,3 +143,12 @@ def test_to_image_inverts_each_crop():
     for i in range(3):
         np.testing.assert_array_equal(got[i], transforms.apply_affine(pts[i], transforms.invert(ms[i])))
     np.testing.assert_array_equal(transforms.to_image(pts[:1], ms[:1]), got[:1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(m=st.lists(st.floats(-1e4, 1e4), min_size=6, max_size=6), axis_aligned=st.booleans())
+def test_inverse_affine_is_opencvs_to_the_bit(m, axis_aligned):
+    matrix = np.array(m, np.float64).reshape(2, 3)
+    if axis_aligned:
+        matrix[0, 1] = matrix[1, 0] = 0.0
+    assert np.array_equal(transforms.inverse_affine(matrix), cv2.invertAffineTransform(matrix), equal_nan=True)

@@ -16,7 +16,7 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from edgepose.errors import ConversionError, EdgePoseError, MetadataError, ParityError
 from edgepose.spec import ModelSpec
@@ -29,12 +29,15 @@ from .report import ConversionReport, ParityResult, StageResult
 from .runtimes import open_runner
 from .sources import SOURCE_KINDS, Source, resolve_source
 
+if TYPE_CHECKING:  # quantize loads ONNX Runtime's quantisation tools: only when INT8 is asked for
+    from .quantize.api import Int8Options
+
 log = logging.getLogger(__name__)
 
 __all__ = ["Artifact", "ConvertOptions", "Stage", "convert", "plan_stages"]
 
 
-def convert(source: Any, *, options: ConvertOptions | None = None, int8: Any = None,
+def convert(source: Any, *, options: ConvertOptions | None = None, int8: Int8Options | None = None,
             extra_stages: Sequence[Stage] = (), **keywords: Any) -> ConversionReport:
     """Convert a model to deployable files, checking each step's numbers; returns the report.
 

@@ -62,7 +62,6 @@ Measured here (Python 3.11, AMD EPYC, 2 cores, PyPI through pip):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -79,7 +78,8 @@ from typing import Iterable, Sequence, Union
 
 import numpy as np
 
-from edgepose.assets import cache_dir, sha256_of
+from edgepose.assets import cache_dir
+from edgepose.files import atomic_write_text, sha256_bytes, sha256_file as sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class MediaPipeReferenceError(RuntimeError):
 
 
 def pins_key() -> str:
-    return hashlib.sha256(json.dumps([PINS, NO_DEPS_PINS]).encode()).hexdigest()[:12]
+    return sha256_bytes(json.dumps([PINS, NO_DEPS_PINS]))[:12]
 
 
 def venv_dir() -> Path:
@@ -239,7 +239,7 @@ def mediapipe_pose(images: Iterable[ImageLike], *, model_complexity: int = 1, st
         keys = []
         for i in range(len(paths)):
             scope = digests[i:i + 1] if static_image_mode else digests[:i + 1]
-            keys.append(hashlib.sha256(json.dumps([base_key, scope]).encode()).hexdigest()[:24])
+            keys.append(sha256_bytes(json.dumps([base_key, scope]))[:24])
         cached = [_load(store / f"{k}.json") for k in keys]
         todo = [i for i, c in enumerate(cached) if c is None]
         if todo and not static_image_mode:
@@ -264,9 +264,7 @@ def _load(path: Path) -> dict | None:
 
 
 def _save(path: Path, result: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(result))
 
 
 def time_mediapipe(image_path: str | os.PathLike, *, repeats: int = 50, warmup: int = 5, cpu: int | None = 0,

@@ -13,6 +13,7 @@ from typing import Any
 
 _EXPORTS = {
     "convert": "pipeline",
+    "ConvertOptions": "options",
     "plan_stages": "pipeline",
     "Stage": "pipeline",
     "ConversionReport": "report",

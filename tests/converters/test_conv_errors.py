@@ -92,6 +92,16 @@ def test_no_strict_keeps_the_artifact_with_a_warning(tmp_path, ext):
     assert report.ok and any("parity check failed at stage onnx->mnn-fp16" in w for w in report.warnings)
 
 
+def test_cli_says_on_stderr_when_no_strict_kept_a_failing_file(tmp_path, ext, capsys):
+    from edgepose.converters.cli import _warn_kept_failures
+
+    report = convert(ext, output_dir=tmp_path, meta=CARD, fp16=True, images=[], tolerances=IMPOSSIBLE, strict=False)
+    _warn_kept_failures(report)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "WARNING: onnx->mnn-fp16 FAILED its parity check" in err[0]
+    assert "--no-strict" in err[0] and str(report.stage("onnx->mnn-fp16").artifact) in err[0]
+
+
 def test_inputs_are_never_overwritten(tmp_path, ext):
     sim = ext.parent / "b.sim.onnx"
     sim.write_bytes(ext.read_bytes())

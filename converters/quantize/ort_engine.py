@@ -73,6 +73,7 @@ class OrtConfig:
     chosen: str                 # "for the CPU class" | "by the user"
     reason: str
     warning: str | None = None  # set when the settings lose accuracy on that class
+    float_fallback: bool = True  # mixed precision: the activations 8 bits hurt most stay float (below)
 
     @property
     def label(self) -> str:
@@ -98,7 +99,8 @@ class OrtConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "activations": self.activations, "weights": "int8 per-channel",
                 "weight_range": self.weight_range, "cpu_class": self.cpu_class, "chosen": self.chosen,
-                "reason": self.reason, "warning": self.warning, "holds_on": self.holds_on}
+                "reason": self.reason, "warning": self.warning, "holds_on": self.holds_on,
+                "float_fallback": self.float_fallback}
 
 
 def saturates(cpu_class: str, *, weight_range: str) -> bool:
@@ -111,7 +113,7 @@ def saturates(cpu_class: str, *, weight_range: str) -> bool:
 
 
 def select_config(cpu_class: str | None = None, *, activations: str | None = None,
-                  weight_range: str | None = None) -> OrtConfig:
+                  weight_range: str | None = None, float_fallback: bool | None = None) -> OrtConfig:
     """ONNX Runtime INT8 settings for `cpu_class` (default: this machine's). `activations` /
     `weight_range` given by the user win; a choice that saturates on the class gets a warning.
 
@@ -119,6 +121,8 @@ def select_config(cpu_class: str | None = None, *, activations: str | None = Non
     kernels on x86, slower) with full-range per-channel weights where the int8 kernels accumulate in
     int32 (x86 with VNNI or AMX, Arm); U8S8 with pair-safe weights on every other x86 (no
     saturation at U8S8's speed, at most 1 bit of weight precision given up, only where needed).
+    On every class, mixed precision (`float_fallback`, see `float_fallback()`): the few activation
+    tensors whose 8-bit rounding costs most on the calibration crops stay float.
     """
     from edgepose.cpu import cpu_class as this_class
 
@@ -147,7 +151,8 @@ def select_config(cpu_class: str | None = None, *, activations: str | None = Non
                    "so accuracy measured on a VNNI CPU does not hold there (hand_landmark_lite 7.9 px instead of "
                    "2.6); use --ort-weight-range pair-safe")
     return OrtConfig(activations=acts, weight_range=weights, cpu_class=cls,
-                     chosen="by the user" if user else "for the CPU class", reason=reason, warning=warning)
+                     chosen="by the user" if user else "for the CPU class", reason=reason, warning=warning,
+                     float_fallback=True if float_fallback is None else bool(float_fallback))
 
 
 def check_method(method: str) -> str:
@@ -306,8 +311,9 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
         input_name = spec.input_name or onnx.load(str(pre), load_external_data=False).graph.input[0].name
         reader = _Reader(input_name, tensors)
         cache = Path(tmp) / "calibration.json"
-        raw = _writer(pre, reader, cache, method=method, per_channel=per_channel, activations=activations,
-                      reduce_range=config.reduce_range, name=fp32.name)(exclude, Path(tmp) / "int8.onnx")
+        write = _writer(pre, reader, cache, method=method, per_channel=per_channel, activations=activations,
+                        reduce_range=config.reduce_range, name=fp32.name)
+        raw = write(exclude, Path(tmp) / "int8.onnx")
         if config.weight_range == "pair-safe":
             probe = tensors[np.unique(np.linspace(0, len(tensors) - 1, min(PAIR_SAFE_CROPS, len(tensors))).round()
                                       .astype(int))]
@@ -315,8 +321,15 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
             ranges, details["pair_safe"] = saturation.pair_safe_ranges(found, pre, limit=PAIR_SAFE_LIMIT)
             details["pair_safe"]["crops"] = len(probe)
             if ranges:
-                raw = _writer(pre, reader, cache, method=method, per_channel=per_channel, activations=activations,
-                              ranges=ranges, name=fp32.name)(exclude, Path(tmp) / "int8.pairsafe.onnx")
+                write = _writer(pre, reader, cache, method=method, per_channel=per_channel, activations=activations,
+                                ranges=ranges, name=fp32.name)
+                raw = write(exclude, Path(tmp) / "int8.pairsafe.onnx")
+        if config.float_fallback:
+            mixed, details["float_fallback"] = float_fallback(pre, write, exclude, spec, tensors, Path(tmp), base=raw,
+                                                              input_name=input_name)
+            if mixed:
+                exclude = exclude + [n for n in mixed if n not in exclude]
+                raw = write(exclude, Path(tmp) / "int8.mixed.onnx")
         if config.weight_range == "pair-safe" or debug:
             details["saturation_check"] = saturation.summarise(
                 saturation.analyse(raw, checks, input_name=input_name), crops=len(checks),
@@ -376,6 +389,14 @@ def _writer(pre: Path, reader: _Reader, cache: Path, *, method: str, per_channel
         except Exception as exc:  # ORT raises plain Exceptions/RuntimeErrors from calibration
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise ConversionError(f"ONNX Runtime INT8 ({method}) failed on {name}: {first}") from None
+        if exclude:  # nodes left float must stay float when ORT loads the file (graph_rewrite.pin_float)
+            import onnx
+
+            from .graph_rewrite import pin_float
+
+            model = onnx.load(str(dst))
+            if pin_float(model, exclude):
+                onnx.save(model, str(dst))
         return dst
 
     return write
@@ -479,3 +500,262 @@ def layer_errors(fp32: Path, int8: Path, tensors: np.ndarray, input_name: str) -
         rows.append({"layer": name, "sqnr_db": float(xmodel),
                      "qdq_sqnr_db": None if qdq is None else float(qdq)})
     return sorted(rows, key=lambda r: r["sqnr_db"])
+
+
+# --- mixed precision: the activations INT8 hurts most stay float ------------------------------------
+# Measured (hand_landmark_full, 54 calibration crops, AMD EPYC Zen 4): leaving one Conv out of
+# quantisation at a time changes nothing that matters (held-out 3.1-3.5 px against 3.21): its input
+# and output tensors are still quantised by its neighbours' Q/DQ, and the error is in the activations
+# (8-bit weights with 16-bit activations 1.56 px, 16-bit weights with 8-bit activations 3.14 px).
+# The unit that matters is one activation tensor: float when its producer and every compute consumer
+# are left float. Scored one at a time on the calibration crops, the stem conv's output (7.9 px on
+# the calibration crops against 10.0) and the second block's expansion output (9.4) lead by far, and
+# the two together give 2.9 px there; held-out 1.8 px (full-range) / 1.5 px (pair-safe) at 1.8x of FP32
+# on that CPU. Budget: float multiply-adds cost what they cost in FP32, so with a share f of them float
+# an INT8 file S x faster than FP32 becomes 1 / ((1 - f) / S + f) x: f = 0.10 keeps hand_landmark_lite
+# (S = 1.43) at >= 1.3x; its stem group (11 % of its multiply-adds) is out of budget there, while
+# hand_landmark_full's (5 %) is in. With 3 calibration crops in which FP32 sees a hand (lite), a 5 %
+# gain was noise (held-out 2.60 -> 2.81 px): a candidate must cut the calibration error by 10 %.
+FALLBACK_MAX_GROUPS = 3       # activation tensors kept float at most
+FALLBACK_TRIES = 6            # best-ranked candidates the greedy search tries with the real kernels
+FALLBACK_MIN_GAIN = 0.10      # a candidate is kept when it lowers the calibration error by >= 10 %
+FALLBACK_MAX_MACS = 0.10      # share of the model's multiply-adds that may run in float (speed, below)
+FALLBACK_TARGET_PX = 1.0      # stop once the calibration crops are this close (px at 256 scale)
+FALLBACK_MAX_SLOWDOWN = 0.15  # the mixed file may be at most 15 % slower than the all-INT8 one, timed here
+FALLBACK_TIMING_ROUNDS = 9    # interleaved rounds of that check (medians of per-round ratios)
+_GROUP_OPS = ("Conv", "Gemm", "MatMul", "Add", "Mul", "Concat", "GlobalAveragePool", "AveragePool", "MaxPool")
+_ACTIVATIONS = ("Relu", "Clip")
+
+
+@dataclass
+class _Group:
+    tensor: str                # the activation (after its Relu / Clip, if any)
+    names: tuple[str, ...]     # the tensor as the QDQ graph may quantise it (before / after Relu / Clip)
+    nodes: tuple[str, ...]     # producer + compute consumers: left float together
+    macs: int
+
+
+def activation_groups(path: Path) -> tuple[list[_Group], int]:
+    """Candidate activation tensors of the (pre-processed float) graph, each with the nodes that must
+    stay float for it to be float, and the model's total multiply-adds."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    graph = model.graph
+    shapes = _shapes(model)
+    inits = {i.name: i for i in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    macs = {n.name: _macs(n, shapes, inits) for n in graph.node}
+
+    def users(t: str) -> list[Any]:
+        out = []
+        for c in consumers.get(t, []):
+            out += users(c.output[0]) if c.op_type in _ACTIVATIONS else [c]
+        return out
+
+    groups, seen = [], set()
+    for node in graph.node:
+        if node.op_type not in ("Conv", "Gemm", "MatMul", "Add") or node.name in FLOAT_OPS:
+            continue
+        names, t = [node.output[0]], node.output[0]
+        while len(consumers.get(t, [])) == 1 and consumers[t][0].op_type in _ACTIVATIONS:
+            t = consumers[t][0].output[0]
+            names.append(t)
+        nodes = tuple(dict.fromkeys([node.name] + [u.name for u in users(t) if u.op_type in _GROUP_OPS]))
+        if len(nodes) < 2 or nodes in seen:
+            continue  # a graph output or a tensor nothing quantised reads: no Q/DQ to drop
+        seen.add(nodes)
+        groups.append(_Group(t, tuple(names), nodes, sum(macs.get(n, 0) for n in nodes)))
+    del producer
+    return groups, max(sum(macs.values()), 1)
+
+
+def _shapes(model) -> dict[str, tuple[int, ...]]:
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - shapes only weigh the candidates
+        inferred = model
+    out = {}
+    for v in list(inferred.graph.value_info) + list(inferred.graph.output) + list(inferred.graph.input):
+        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in v.type.tensor_type.shape.dim]
+        out[v.name] = tuple(max(d, 1) for d in dims)
+    return out
+
+
+def _macs(node, shapes: dict[str, tuple[int, ...]], inits) -> int:
+    if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2:
+        return 0
+    out = shapes.get(node.output[0])
+    w = inits.get(node.input[1])
+    if out is None:
+        return 0
+    if node.op_type == "Conv" and w is not None:
+        return int(np.prod(out)) * int(np.prod(w.dims[1:]))
+    depth = shapes.get(node.input[0], (1,))[-1] if w is None else (w.dims[0] if len(w.dims) == 2 else 1)
+    return int(np.prod(out)) * int(depth)
+
+
+class _Session:
+    """An ONNX Runtime session in the Backend shape evaluate.keypoints reads."""
+
+    def __init__(self, model, *, optimise: bool):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        if not optimise:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        source = model if isinstance(model, (str, Path)) else model.SerializeToString()
+        self.session = ort.InferenceSession(str(source) if isinstance(source, Path) else source, options,
+                                            providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run(self, feed):
+        return dict(zip(self.output_names, self.session.run(None, feed)))
+
+
+def _without_activation_qdq(model, names: Sequence[str]):
+    """A copy of QDQ `model` where the Q -> DQ pairs of the tensors `names` become Clip to the same
+    range: no rounding, the same clipping (the quantiser drops a ReLU6 into a [0, max] range)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    inits = {i.name: i for i in graph.initializer}
+    wanted = set(names)
+    dqs: dict[str, list[Any]] = {}
+    for n in graph.node:
+        if n.op_type == "DequantizeLinear":
+            dqs.setdefault(n.input[0], []).append(n)
+    for q in [n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] in wanted]:
+        if q.input[1] not in inits or len(q.input) < 3 or q.input[2] not in inits:
+            continue
+        scale = float(numpy_helper.to_array(inits[q.input[1]]).ravel()[0])
+        zp_arr = numpy_helper.to_array(inits[q.input[2]])
+        info = np.iinfo(zp_arr.dtype)
+        zp = int(zp_arr.ravel()[0])
+        lo, hi = scale * (info.min - zp), scale * (info.max - zp)
+        for k, dq in enumerate(dqs.get(q.output[0], [])):
+            lo_name, hi_name = f"{dq.output[0]}__lo", f"{dq.output[0]}__hi"
+            graph.initializer.extend([numpy_helper.from_array(np.array(lo, np.float32), lo_name),
+                                      numpy_helper.from_array(np.array(hi, np.float32), hi_name)])
+            clip = helper.make_node("Clip", [q.input[0], lo_name, hi_name], [dq.output[0]], name=f"{dq.name}__clip")
+            graph.node.insert(list(graph.node).index(dq), clip)
+            graph.node.remove(dq)
+        graph.node.remove(q)
+    return out
+
+
+def float_fallback(pre: Path, write, exclude: Sequence[str], spec: ModelSpec, tensors: np.ndarray, tmp: Path, *,
+                   base: Path, input_name: str) -> tuple[list[str], dict[str, Any]]:
+    """Mixed precision: the few activation tensors whose 8-bit rounding costs most, kept float.
+
+    1. Reference: FP32 keypoints on the calibration crops (those FP32 sees a hand / person in, as the
+       accuracy check gates them).
+    2. Rank: each candidate tensor alone made float in the QDQ file (its Q/DQ pair replaced by a Clip to
+       the same range), run with ONNX Runtime's reference QDQ (no fusions): the calibration error.
+    3. Greedy, with the real kernels: the best-ranked candidates in turn, their producer and compute
+       consumers added to `nodes_to_exclude` (and pinned float, graph_rewrite.pin_float), each kept
+       only if it lowers the calibration error by FALLBACK_MIN_GAIN, within FALLBACK_MAX_MACS of the
+       multiply-adds, until FALLBACK_MAX_GROUPS or FALLBACK_TARGET_PX.
+    Only calibration crops are used: the held-out crops stay for the accuracy check.
+    Returns (node names to leave float, details for the report)."""
+    import onnx
+
+    from edgepose.backends import open_backend
+
+    from .evaluate import keypoints, presence_gate
+
+    t0 = time.perf_counter()
+    ref, presence = keypoints(open_backend(pre, threads=1), spec, tensors)
+    keep, gate = presence_gate(presence, len(ref))
+    crops, ref = tensors[keep], ref[keep]
+    scale = 256.0 / max(spec.input_size)
+
+    def error(model, optimise: bool = True) -> float:
+        xy, _ = keypoints(_Session(model, optimise=optimise), spec, crops)
+        return float(np.linalg.norm(xy - ref, axis=-1).mean() * scale)
+
+    groups, total = activation_groups(pre)
+    qdq = onnx.load(str(base))
+    quantised = {n.input[0] for n in qdq.graph.node if n.op_type == "QuantizeLinear"}
+    groups = [g for g in groups if quantised & set(g.names) and not set(g.nodes) & set(exclude)]
+    start = error(qdq, optimise=False)
+    scores = sorted(((error(_without_activation_qdq(qdq, g.names), optimise=False), g) for g in groups),
+                    key=lambda sg: sg[0])
+    current = error(base)
+    details: dict[str, Any] = {"crops": int(len(crops)), "gate": gate, "candidates": len(groups),
+                               "calib_px_before": round(current, 3), "reference_qdq_px": round(start, 3),
+                               "ranked": [{"tensor": g.tensor, "calib_px": round(s, 3), "macs": g.macs}
+                                          for s, g in scores[:FALLBACK_TRIES]]}
+    kept: list[_Group] = []
+    chosen: list[str] = []
+    tried: list[dict[str, Any]] = []
+    steps: list[tuple[list[str], float]] = [([], current)]
+    for s, g in scores[:FALLBACK_TRIES]:
+        if len(kept) >= FALLBACK_MAX_GROUPS or current <= FALLBACK_TARGET_PX:
+            break
+        if sum(k.macs for k in kept) + g.macs > FALLBACK_MAX_MACS * total:
+            tried.append({"tensor": g.tensor, "skipped": "multiply-add budget"})
+            continue
+        nodes = list(dict.fromkeys(chosen + list(g.nodes)))
+        trial = write(list(exclude) + nodes, tmp / "fallback-trial.onnx")
+        e = error(trial)
+        ok = e <= current * (1 - FALLBACK_MIN_GAIN)
+        tried.append({"tensor": g.tensor, "calib_px": round(e, 3), "kept": ok})
+        if ok:
+            kept.append(g)
+            chosen, current = nodes, e
+            steps.append((chosen, current))
+    # Speed: float islands cost more than their multiply-adds where the tensors are large (Q/DQ and layout
+    # transposes at the boundaries). Timed against the all-INT8 file; the last tensor kept is given back
+    # until the mixed file is within FALLBACK_MAX_SLOWDOWN.
+    timing = []
+    while kept:
+        mixed = write(list(exclude) + chosen, tmp / "fallback-timed.onnx")
+        ratio = _slowdown(base, mixed, tensors[:1], rounds=FALLBACK_TIMING_ROUNDS)
+        timing.append({"tensors": len(kept), "slowdown": round(ratio, 3)})
+        if ratio <= 1 + FALLBACK_MAX_SLOWDOWN:
+            break
+        kept.pop()
+        steps.pop()
+        chosen, current = steps[-1]
+    details.update({"tried": tried, "timing": timing, "tensors": [g.tensor for g in kept], "nodes": chosen,
+                    "calib_px_after": round(current, 3),
+                    "float_macs_share": round(sum(g.macs for g in kept) / total, 4),
+                    "seconds": round(time.perf_counter() - t0, 1)})
+    return chosen, details
+
+
+def _slowdown(base: Path, mixed: Path, x: np.ndarray, *, rounds: int, calls: int = 5) -> float:
+    """Median per-round ratio of `mixed`'s to `base`'s single-thread latency, interleaved (AB, BA, ...)."""
+    a, b = _Session(base, optimise=True), _Session(mixed, optimise=True)
+    feed_a, feed_b = {a.input_names[0]: x[:1]}, {b.input_names[0]: x[:1]}
+    for _ in range(3):
+        a.run(feed_a)
+        b.run(feed_b)
+
+    def block(s, feed) -> float:
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            s.run(feed)
+        return time.perf_counter() - t0
+
+    ratios = []
+    for r in range(rounds):
+        if r % 2:
+            tb, ta = block(b, feed_b), block(a, feed_a)
+        else:
+            ta, tb = block(a, feed_a), block(b, feed_b)
+        ratios.append(tb / ta)
+    return float(np.median(ratios))

@@ -121,10 +121,13 @@ def test_ort_graph_is_qdq_with_per_channel_weights(hand_int8):
 
 def test_u8s8_runs_every_conv_as_an_integer_kernel(hand_int8):
     """What ONNX Runtime actually runs (its optimised graph): with U8S8 (full-range or pair-safe weights
-    alike) no Conv or Add is left in float."""
-    profile = hand_int8.engine("onnxruntime").details["optimized_graph"]
+    alike) no Conv or Add is left in float but those the mixed-precision fallback keeps float."""
+    ort = hand_int8.engine("onnxruntime")
+    profile = ort.details["optimized_graph"]
+    kept = len(ort.details.get("float_fallback", {}).get("nodes", []))
     assert profile["int8_compute"].get("QLinearConv", 0) >= 40
-    assert "Conv" not in profile["float_compute"] and "Add" not in profile["float_compute"]
+    floats = profile["float_compute"]
+    assert floats.get("Conv", 0) + floats.get("FusedConv", 0) + floats.get("Add", 0) <= kept
 
 
 def test_layer_report_lists_layers_worst_first(hand_int8):

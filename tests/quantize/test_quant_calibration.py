@@ -12,6 +12,8 @@ from edgepose.converters.quantize import samples
 from edgepose.converters.quantize.calibration import from_folder, load_calibration
 from edgepose.converters.quantize.mnn_engine import mnn_config, verify_preprocessing
 from edgepose.errors import CalibrationError
+from edgepose.processing.image import InputPacker
+from edgepose.spec import ModelSpec
 
 
 @pytest.fixture
@@ -109,3 +111,22 @@ def test_calibration_hash_follows_the_pixels(hand_predictor):
     assert a.sha256 == b.sha256 != c.sha256
     prov = a.provenance()
     assert prov["count"] == 4 and prov["samples"] == a.names and prov["images"] == {"bus": assets.ASSETS["bus"].sha256}
+
+
+@pytest.mark.parametrize("size", [(64, 48), (48, 64), (192, 256)])
+def test_mnn_preprocessing_check_allows_its_rounding_but_not_wrong_cards(tmp_path, size):
+    """At 64x48 MNN's identity resample lands about half the values one uint8 level off (measured):
+    accepted. A wrong colour order, mean or std is refused at every size."""
+    w, h = size
+    crop = cv2.resize(cv2.imread(str(assets.fetch_asset("astronaut"))), (w, h), interpolation=cv2.INTER_AREA)
+    png = tmp_path / "crop.png"
+    cv2.imwrite(str(png), crop)
+    spec = ModelSpec(head="heatmap", num_keypoints=5, input_size=(w, h), name="x", mean=(123.675, 116.28, 103.53),
+                     std=(58.395, 57.12, 57.375), layout="NCHW", color="RGB")
+    want = InputPacker(spec).pack(crop[None])[0]
+    config = mnn_config(spec, tmp_path, 1, method="EMA", weight_method="MAX_ABS")
+    assert verify_preprocessing(png, config, want, spec.layout) <= 1.01 / 57.12
+    for wrong in ({"format": "BGR"}, {"mean": [m + 4 for m in config["mean"]]},
+                  {"normal": [n * 1.05 for n in config["normal"]]}):
+        with pytest.raises(CalibrationError, match="differently"):
+            verify_preprocessing(png, {**config, **wrong}, want, spec.layout)

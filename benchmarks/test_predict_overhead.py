@@ -1,51 +1,176 @@
-"""Predict overhead: Predictor.predict beyond the raw session run, for a 256x256 model.
+"""Predict overhead: Predictor.predict beyond the raw session run (issue 13 item 6).
 
-Target: <= 5 % of the model time. Measured as the median over interleaved rounds of
-predict / raw - 1 on the same loaded session (MNN FP16 file, edgepose's default precision),
-with a person box on a 512x512 photo. The check is ratio-based with a generous tolerance
-(the machine is shared and noisy): it fails only when the overhead is clearly far off target.
+Goal: <= 5 % of the model time on both CPU classes (x86-avx512-vnni, x86-avx2), per model:
+deeppose (regression), heatmap (256x256 heatmap head) and BlazePose full (pose_landmark_full,
+landmarks + heatmap refinement), each the MNN FP16 file at edgepose's default precision, one
+thread, a person box on the 512x512 astronaut photo.
+
+Measured as the median over interleaved rounds of predict / raw - 1 on the same loaded
+session: `raw` is Backend.run on a tensor prepare() made, `predict` the whole call (crop, pack,
+run, decode, result). Each round times one sample of each (rotating order; a sample is ~100 ms of
+back-to-back calls), so a drift in load hits both. Two clocks per sample: wall time, and this
+thread's CPU time (`time.thread_time`; MNN runs its single thread in the caller's), which leaves
+out the time slices other processes take on a shared machine; the check uses CPU time.
+
+The check (full mode, --bench-full): fails only when the rounds show the goal missed, i.e. when
+even the lower end of the median's 95 % confidence interval (order statistics of the paired
+rounds) lies above the target; quick mode only reports. A model whose miss is known and measured
+is an expected failure (KNOWN_MISSES, non-strict: a run that meets the goal shows as XPASS).
+
+Figures: AMD EPYC family 25 model 17 (Zen 4; class x86-avx512-vnni), 2 cores shared with other
+jobs (load 3-5), 1 thread, median of 31 interleaved rounds, CPU time, with the 95 % interval;
+"before" is the Predictor of commit 273a00a, "after" commit e7348a3, both timed side by side in
+one process (raw = the session run in ms, CPU time):
+
+    model                before                        after
+    deeppose             +16.9 % (+14.2..+18.3), 5.84  +13.1 % (+11.7..+15.9), 5.69
+    heatmap              +3.1 % (+2.5..+4.1), 41.8     +2.9 % (+1.2..+3.9), 41.4
+    pose_landmark_full   +8.5 % (+7.9..+9.9), 15.4     +7.8 % (+7.1..+9.1), 15.1
+
+Another run (at commit 8080c52, quieter moment): deeppose +14.3 -> +12.2 %, heatmap +3.9 -> +2.3 %,
+pose_landmark_full +9.1 -> +7.0 %. In absolute terms predict got 0.3-0.5 ms cheaper on deeppose
+(6.82 -> 6.50 ms CPU; 0.13-0.15 ms of it in the session run, which `raw` shares). The goal is not
+met for deeppose and BlazePose on this CPU; the x86-avx2 class is not measured here.
+
+Where the time went, and what was tried (same CPU; per call, 256x256 crop of the 512x512 photo):
+- the crop: OpenCV 5's bilinear warpAffine on 3 channels 264 us (zero border) / 419 us (replicate
+  border, BlazePose); on 4 channels 147 / 302 us for the same bytes. So a crop that reads a small
+  enough window of the image goes BGR -> BGRA window (cvtColor, 35 us for 512x512) -> 4-channel
+  warp: -80 to -120 us on its own, -40 to -90 us in a whole predict (the window's 1 MB also slows
+  the next forward pass a little). Faster crops that round differently were not taken, the
+  results stay bit-identical: cv2.resize (133 us, fixed-point weights), a source window shifted to
+  a smaller buffer (the float32 coordinates round differently: ~0.5 % of pixels 1 level off);
+  MNN's own ImageProcess (warp + normalise in one pass) was not tried for the same reason.
+- feeding MNN its internal NC4HW4 layout straight from the 4-channel crop: no measurable change of
+  the forward pass (5.16 vs 5.18 ms), dropped.
+- the packing: one pass per plane already (cv2.split + addWeighted with the mean/std folded into
+  scale and offset, 50 us); folding mean/std into the model's first layer would leave the same
+  uint8 -> float pass, so it would save nothing and was not done.
+- the copy into MNN: a new F.const per call (35 us, and a slower forward) -> crops packed straight
+  into a placeholder Var's host memory (Backend.input_buffer); Backend.run copies any other feed
+  into the same placeholder (18 us). This speeds `raw` as much as `predict`.
+- per-call Python: box checks and crop matrices in plain floats, the decoder looked up once,
+  np.clip's wrappers out of the sigmoid, one gather in BlazePose's heatmap refinement (-15 %).
+  After a forward pass every small numpy call runs cold (2-5x its warm time), so their count
+  matters more than their size.
 """
 from __future__ import annotations
 
+import gc
+import math
+import time
 import warnings
 
+import numpy as np
 import pytest
 
 from edgepose.benchmarks.harness import load_bench_image
 from edgepose.benchmarks.models_source import resolve
 from edgepose.benchmarks.runners import open_session
-from edgepose.benchmarks.stats import relative_overhead, summarize
-from edgepose.benchmarks.timing import interleave
+from edgepose.benchmarks.timing import calls_per_sample, round_order
 from edgepose.benchmarks.variants import parse_variant
 
 TARGET = 0.05
-TOLERANCE = {"full": 0.15, "quick": 0.30}
-MODEL = "deeppose"
+MODELS = ("deeppose", "heatmap", "pose_landmark_full")
+VARIANT = "mnn-fp16"
+# Measured misses: model -> why it is expected to stay above TARGET (figures in the docstring).
+KNOWN_MISSES: dict[str, str] = {
+    "deeppose": "goal missed: +12 to +14 % on AMD EPYC Zen 4 (x86-avx512-vnni) after the issue-13 work, "
+                "from +14 to +17 %; the bit-exact crop + pack alone is ~0.25 ms warm, ~0.45 ms in situ, of a "
+                "5.7 ms run",
+    "pose_landmark_full": "goal missed: +7 to +8 % on AMD EPYC Zen 4 (x86-avx512-vnni) after the issue-13 work, "
+                          "from +8.5 to +9 %; the replicate-border warp (0.3 ms) and the heatmap refinement "
+                          "(0.1 ms warm) of a 15 ms run",
+}
 
 
-def test_predict_overhead(bench_cache, bench_quick, pytestconfig):
+def median_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Median of `values` and a distribution-free confidence interval for it (order statistics)."""
+    x = sorted(float(v) for v in values)
+    n = len(x)
+    alpha = (1.0 - confidence) / 2
+    # Largest j with P(Binomial(n, 1/2) < j) <= alpha: [x_(j), x_(n+1-j)] (1-based) covers the median.
+    j, cdf = 0, 0.0
+    while j < n and cdf + math.comb(n, j) / 2 ** n <= alpha:
+        cdf += math.comb(n, j) / 2 ** n
+        j += 1
+    lo = x[j - 1] if j >= 1 else -math.inf
+    hi = x[n - j] if j >= 1 else math.inf
+    return float(np.median(x)), lo, hi
+
+
+def interleave_two_clocks(cases, *, rounds: int, warmup: int, target_ms: float):
+    """{case: {"wall": [ms...], "cpu": [ms...]}}, one sample per case per round, orders rotating."""
+    keys = list(cases)
+    numbers = {}
+    for key in keys:
+        for _ in range(warmup):
+            cases[key]()
+        t0 = time.perf_counter()
+        cases[key]()
+        numbers[key] = calls_per_sample((time.perf_counter() - t0) * 1e3, target_ms)
+    out = {key: {"wall": [], "cpu": []} for key in keys}
+    for r in range(rounds):
+        for key in round_order(keys, r):
+            fn, number = cases[key], numbers[key]
+            enabled = gc.isenabled()
+            gc.disable()
+            try:
+                w0, c0 = time.perf_counter(), time.thread_time()
+                for _ in range(number):
+                    fn()
+                c1, w1 = time.thread_time(), time.perf_counter()
+            finally:
+                if enabled:
+                    gc.enable()
+            out[key]["wall"].append((w1 - w0) * 1e3 / number)
+            out[key]["cpu"].append((c1 - c0) * 1e3 / number)
+    return out
+
+
+def overheads(t, clock: str) -> list[float]:
+    return [p / r - 1.0 for p, r in zip(t["predict"][clock], t["raw"][clock])]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_predict_overhead(model, bench_cache, bench_quick, pytestconfig):
     from edgepose.benchmarks.cli import pin_single_thread
+    from edgepose.cpu import cpu_class, describe_cpu
 
     pin_single_thread()
-    source = resolve(MODEL, cache=bench_cache, weights=("fp16",))
-    assert source.spec.input_size == (256, 256)
+    source = resolve(model, cache=bench_cache, weights=("fp16",))
+    assert source.spec is not None and source.spec.input_size == (256, 256)
     image, boxes = load_bench_image("astronaut", None)
-    session = open_session(source, parse_variant("mnn-fp16"), image=image, bboxes=boxes)
+    session = open_session(source, parse_variant(VARIANT), image=image, bboxes=boxes)
+    assert session.predict is not None, f"{model}: no Predictor for the {VARIANT} file"
     rounds = 11 if bench_quick else 31
-    t = interleave({"raw": session.raw, "predict": session.predict}, rounds=rounds, warmup=3,
-                   target_ms=40.0 if bench_quick else 100.0)
-    overhead = relative_overhead(t["predict"].samples, t["raw"].samples)
-    raw = summarize(t["raw"].samples)
-    note = (f"predict overhead ({MODEL}, mnn-fp16, 256x256, box on a 512x512 photo): {overhead:+.1%} of "
-            f"the {raw.median:.2f} ms session run (target <= {TARGET:.0%}; median of {rounds} interleaved rounds)")
+    t = interleave_two_clocks({"raw": session.raw, "predict": session.predict}, rounds=rounds, warmup=3,
+                              target_ms=40.0 if bench_quick else 100.0)
+    cpu, cpu_lo, cpu_hi = median_interval(overheads(t, "cpu"))
+    wall = float(np.median(overheads(t, "wall")))
+    raw_ms = float(np.median(t["raw"]["cpu"]))
+    note = (f"predict overhead [{cpu_class()}] {model} ({VARIANT}, 256x256, box on a 512x512 photo): "
+            f"{cpu:+.1%} CPU time (95% CI {cpu_lo:+.1%}..{cpu_hi:+.1%}), {wall:+.1%} wall, of the "
+            f"{raw_ms:.2f} ms session run; target <= {TARGET:.0%}; median of {rounds} interleaved rounds; "
+            f"{describe_cpu()}")
     state = getattr(pytestconfig, "_edgepose_bench", None)
-    if state is not None:
-        state.setdefault("notes", []).append(note)
+    if state is None:
+        state = pytestconfig._edgepose_bench = {"notes": []}
+    state.setdefault("notes", []).append(note)
     print(note)
-    if overhead > TARGET:
+    if cpu > TARGET:
         warnings.warn(f"above the {TARGET:.0%} target: {note}", stacklevel=1)
-    limit = TARGET + TOLERANCE["quick" if bench_quick else "full"]
-    assert overhead <= limit, f"{note}; fails only beyond {limit:.0%}"
+    if bench_quick:
+        return  # quick mode (CI, few rounds): the figure only
+    if cpu_lo > TARGET and model in KNOWN_MISSES:
+        pytest.xfail(f"{KNOWN_MISSES[model]}; this run: {note}")
+    assert cpu_lo <= TARGET, f"goal missed: {note}"
+
+
+def test_median_interval_covers_the_median():
+    med, lo, hi = median_interval(range(31))
+    assert med == 15 and lo == 9 and hi == 21  # x_(10), x_(22): P(Bin(31, .5) <= 9) = 0.015
+    assert median_interval([1.0]) == (1.0, -math.inf, math.inf)
 
 
 def test_predict_overhead_in_run(bench_result):

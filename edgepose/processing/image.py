@@ -68,6 +68,9 @@ class InputPacker:
     # crop's own pixel count: the conversion costs ~0.13 ns per source pixel, the 4-channel warp
     # saves ~1.8 ns per crop pixel (Zen 4, above), so it pays up to ~13x; 8 leaves a margin.
     BGRA_MAX_WINDOW_RATIO = 8
+    # The BGRA buffer is image-sized (only the windows crops read are written, so only their pages
+    # are ever touched); beyond this size (a 4K frame is 33 MB) crops take the 3-channel warp.
+    BGRA_MAX_IMAGE_BYTES = 32 << 20
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -142,7 +145,8 @@ class InputPacker:
         height, width = image.shape[:2]
         windows = [transforms.source_window(m, size, image.shape) for m in matrices]
         area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)
-        channels = 4 if area <= self.BGRA_MAX_WINDOW_RATIO * n * size[0] * size[1] else 3
+        channels = 4 if (area <= self.BGRA_MAX_WINDOW_RATIO * n * size[0] * size[1]
+                         and height * width * 4 <= self.BGRA_MAX_IMAGE_BYTES) else 3
         crops = self._crops.get((n, channels))
         if crops is None:
             crops = self._crops[(n, channels)] = np.empty((n, size[1], size[0], channels), np.uint8)

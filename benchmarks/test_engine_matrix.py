@@ -95,3 +95,29 @@ def test_auto_within_tolerance_of_fastest(engine_matrix, bench_quick):
              + (f", re-measured {r.remeasure['ratio']:.3f}" if r.remeasure else "") for r in m.misses]
     assert not m.misses, f"backend='auto' more than {TOLERANCE:.0%} slower than the fastest engine on " \
                          f"{m.cpu['model_name']} ({m.cpu['class']}):\n" + "\n".join(lines)
+
+
+def test_mnn_levers_structure(bench_cache):
+    """`edgepose bench levers` on a small model with a few levers: every lever timed against its reference,
+    the converter flag against the re-made control, the report names the CPU class. No speed asserted."""
+    import math
+
+    from edgepose.benchmarks.cli import pin_single_thread
+    from edgepose.benchmarks.mnn_levers import BASELINE, CONVERTER_CONTROL, run_levers
+    from edgepose.cpu import cpu_info
+
+    pin_single_thread()
+    only = ["module replica (edgepose settings)", "precision normal", "session API",
+            "converter --optimizePrefer 2 (fastest)", "baseline, re-opened last"]
+    res = run_levers(["hand_landmark_lite"], rounds=3, warmup=1, target_ms=10.0, cache=bench_cache, only=only)
+    assert not res.unresolved, res.unresolved
+    (row,) = res.rows
+    assert set(row.names) == set(only) | {BASELINE, CONVERTER_CONTROL}, (row.names, row.skipped)
+    for name in row.names:
+        assert len(row.samples[name]) == 3 and math.isfinite(row.ratio(name))
+    assert row.reference["converter --optimizePrefer 2 (fastest)"] == CONVERTER_CONTROL
+    assert row.reference["session API"] == BASELINE
+    assert row.diffs["module replica (edgepose settings)"] == 0.0  # the same settings run the same kernels
+    md = res.markdown()
+    assert cpu_info().cpu_class in md and "| session API |" in md
+    assert json.loads(res.to_json())["schema"] == "edgepose.bench.levers/1"

@@ -118,7 +118,7 @@ def source_window(matrix: np.ndarray, output_size: tuple[int, int], image_shape:
     pixels (OpenCV maps in float32), clipped to the image; never empty, so it always holds the
     edge pixels a replicated border repeats.
     """
-    (a, b, c), (d, e, f) = (float(v) for v in matrix[0]), (float(v) for v in matrix[1])
+    (a, b, c), (d, e, f) = np.asarray(matrix, np.float64).tolist()
     h, w = image_shape[:2]
     det = a * e - b * d
     if det == 0 or not math.isfinite(det):

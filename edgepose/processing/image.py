@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 from ..errors import ImageError
-from . import transforms
 from ..spec import ModelSpec
+from . import transforms
 
 
 def load_image(image: Any) -> np.ndarray:
@@ -102,9 +102,10 @@ class InputPacker:
 
     def buffer(self, n: int) -> np.ndarray:
         """This packer's float32 input tensor for `n` crops (reused)."""
+        shape = self.output_shape(n)
         buf = self._buffers.get(n)
-        if buf is None:
-            buf = self._buffers[n] = np.empty(self.output_shape(n), np.float32)
+        if buf is None or buf.shape != shape:
+            buf = self._buffers[n] = np.empty(shape, np.float32)
         return buf
 
     def pack(self, crops: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -160,8 +161,9 @@ class InputPacker:
             if channels == 4:
                 x0, y0, x1, y1 = windows[i]
                 window = source[y0:y1, x0:x1]
-                if cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2BGRA, dst=window) is not window:
-                    raise RuntimeError("cv2.cvtColor did not write into the given window")  # never seen
+                converted = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2BGRA, dst=window)
+                if converted is not window:  # OpenCV wrote elsewhere (not seen): put it in place
+                    np.copyto(window, converted)
             transforms.warp(source, m, size, out=crops[i], border=border)
             self._pack_one(crops[i], out[i])
         return out

@@ -220,18 +220,21 @@ def candidates_for(primary: Path, alternatives: Sequence[Path]) -> tuple[list[Ca
 
 @contextlib.contextmanager
 def fresh_choice_cache(folder: Path | None = None) -> Iterator[Path]:
-    """Point backend="auto"'s verdict cache at a new, empty file for the duration, so every pick is probed
-    now (the models, assets and MNN verification marks stay in the usual cache dir)."""
-    from edgepose.backends import auto
+    """Point backend="auto"'s verdict cache (EDGEPOSE_BACKEND_CHOICE_CACHE) at a new, empty file for the
+    duration, so every pick is probed now (models, assets and MNN verification marks stay where they are)."""
+    import os
 
     with tempfile.TemporaryDirectory(prefix="edgepose-engines-", dir=folder) as tmp:
         path = Path(tmp) / "backend-choice.json"
-        saved = auto._cache_file
-        auto._cache_file = lambda: path
+        saved = os.environ.get("EDGEPOSE_BACKEND_CHOICE_CACHE")
+        os.environ["EDGEPOSE_BACKEND_CHOICE_CACHE"] = str(path)
         try:
             yield path
         finally:
-            auto._cache_file = saved
+            if saved is None:
+                os.environ.pop("EDGEPOSE_BACKEND_CHOICE_CACHE", None)
+            else:
+                os.environ["EDGEPOSE_BACKEND_CHOICE_CACHE"] = saved
 
 
 def auto_pick(primary: Path, alternatives: Sequence[Path], spec: Any, *, threads: int = 1) -> tuple[Any, float]:

@@ -70,29 +70,33 @@ def refine_peaks(heatmaps: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     """
     n, k, h, w = heatmaps.shape
     out = peaks.astype(np.float32).copy()
-    logh = np.log(np.maximum(heatmaps, 1e-10))
-    for i in range(n):
-        for j in range(k):
-            px, py = int(peaks[i, j, 0]), int(peaks[i, j, 1])
-            if not (1 <= px < w - 1 and 1 <= py < h - 1):
-                continue
-            m = logh[i, j]
-            dx = 0.5 * (m[py, px + 1] - m[py, px - 1])
-            dy = 0.5 * (m[py + 1, px] - m[py - 1, px])
-            dxx = m[py, px + 1] - 2 * m[py, px] + m[py, px - 1]
-            dyy = m[py + 1, px] - 2 * m[py, px] + m[py - 1, px]
-            dxy = 0.25 * (m[py + 1, px + 1] - m[py + 1, px - 1] - m[py - 1, px + 1] + m[py - 1, px - 1])
-            det = dxx * dyy - dxy * dxy
-            if dxx < 0 and det > 0:  # a proper maximum: the Hessian is negative definite
-                off_x = -(dyy * dx - dxy * dy) / det
-                off_y = -(dxx * dy - dxy * dx) / det
-                out[i, j] += np.clip([off_x, off_y], -0.5, 0.5)
+    px, py = peaks[..., 0].astype(np.int64), peaks[..., 1].astype(np.int64)
+    inner = (px >= 1) & (px < w - 1) & (py >= 1) & (py < h - 1)  # border peaks keep their integer place
+    # Every peak at once, on its 3x3 neighbourhood only (the log of the whole maps and a loop over
+    # the peaks cost ~0.3 ms per person): the same float32 operations, the same values.
+    cx, cy = np.clip(px, 1, max(w - 2, 1)), np.clip(py, 1, max(h - 2, 1))
+    rows = (cy[..., None] + np.arange(-1, 2))[..., :, None]  # (n, k, 3, 1)
+    cols = (cx[..., None] + np.arange(-1, 2))[..., None, :]  # (n, k, 1, 3)
+    at = ((np.arange(n)[:, None] * k + np.arange(k)) * (h * w))[..., None, None] + np.minimum(rows, h - 1) * w \
+        + np.minimum(cols, w - 1)
+    m = np.log(np.maximum(np.ascontiguousarray(heatmaps).reshape(-1)[at], 1e-10))  # (n, k, 3, 3): m[.., y, x]
+    dx = 0.5 * (m[..., 1, 2] - m[..., 1, 0])
+    dy = 0.5 * (m[..., 2, 1] - m[..., 0, 1])
+    dxx = m[..., 1, 2] - 2 * m[..., 1, 1] + m[..., 1, 0]
+    dyy = m[..., 2, 1] - 2 * m[..., 1, 1] + m[..., 0, 1]
+    dxy = 0.25 * (m[..., 2, 2] - m[..., 2, 0] - m[..., 0, 2] + m[..., 0, 0])
+    det = dxx * dyy - dxy * dxy
+    use = inner & (dxx < 0) & (det > 0)  # a proper maximum: the Hessian is negative definite
+    if use.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = np.stack([-(dyy * dx - dxy * dy) / det, -(dxx * dy - dxy * dx) / det], -1)
+        out[use] += np.clip(off[use], -0.5, 0.5)
     return out
 
 
 def decode_heatmap(spec: ModelSpec, outputs: Mapping[str, np.ndarray]) -> Decoded:
     """Argmax per map, sub-pixel refinement, scaled from heatmap to input pixels."""
-    hm = _expect(outputs, "heatmaps", spec, 4).astype(np.float32)
+    hm = _expect(outputs, "heatmaps", spec, 4).astype(np.float32, copy=False)
     if spec.layout == "NHWC" and hm.shape[-1] == spec.num_keypoints and hm.shape[1] != spec.num_keypoints:
         hm = hm.transpose(0, 3, 1, 2)
     n, k, h, w = hm.shape

@@ -152,3 +152,47 @@ def test_inverse_affine_is_opencvs_to_the_bit(m, axis_aligned):
     if axis_aligned:
         matrix[0, 1] = matrix[1, 0] = 0.0
     assert np.array_equal(transforms.inverse_affine(matrix), cv2.invertAffineTransform(matrix), equal_nan=True)
+
+
+def _refine_peaks_loop(heatmaps: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """decoders.refine_peaks as it was, one peak at a time: the figures the vectorised one keeps."""
+    n, k, h, w = heatmaps.shape
+    out = peaks.astype(np.float32).copy()
+    with np.errstate(divide="ignore"):
+        logh = np.log(np.maximum(heatmaps, 1e-10))
+    for i in range(n):
+        for j in range(k):
+            px, py = int(peaks[i, j, 0]), int(peaks[i, j, 1])
+            if not (1 <= px < w - 1 and 1 <= py < h - 1):
+                continue
+            m = logh[i, j]
+            dx = 0.5 * (m[py, px + 1] - m[py, px - 1])
+            dy = 0.5 * (m[py + 1, px] - m[py - 1, px])
+            dxx = m[py, px + 1] - 2 * m[py, px] + m[py, px - 1]
+            dyy = m[py + 1, px] - 2 * m[py, px] + m[py - 1, px]
+            dxy = 0.25 * (m[py + 1, px + 1] - m[py + 1, px - 1] - m[py - 1, px + 1] + m[py - 1, px - 1])
+            det = dxx * dyy - dxy * dxy
+            if dxx < 0 and det > 0:
+                out[i, j] += np.clip([-(dyy * dx - dxy * dy) / det, -(dxx * dy - dxy * dx) / det], -0.5, 0.5)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10 ** 6), n=st.integers(1, 3), size=st.sampled_from([(64, 48), (5, 3), (3, 3)]),
+       noise=st.booleans())
+def test_vectorised_peak_refinement_gives_the_loops_values(seed, n, size, noise):
+    from edgepose.processing.decoders import refine_peaks
+
+    rng = np.random.default_rng(seed)
+    h, w = size
+    ys, xs = np.mgrid[0:h, 0:w]
+    hm = np.stack([np.stack([np.exp(-((xs - rng.uniform(-2, w + 1)) ** 2 + (ys - rng.uniform(-2, h + 1)) ** 2)
+                                    / (2 * rng.uniform(0.5, 3) ** 2)) * rng.uniform(0, 1) for _ in range(5)])
+                   for _ in range(n)]).astype(np.float32)
+    if noise:
+        hm += rng.normal(0, 0.05, hm.shape).astype(np.float32)
+    hm[0, 0] = 0.0
+    flat = hm.reshape(n, 5, -1)
+    idx = flat.argmax(-1)
+    peaks = np.stack([idx % w, idx // w], -1)
+    np.testing.assert_array_equal(refine_peaks(hm, peaks), _refine_peaks_loop(hm, peaks))

@@ -1,6 +1,7 @@
 """ONNX Runtime INT8 settings side by side on this CPU: accuracy on the held-out crops and
 single-thread speed (all files interleaved in one loop), for U8S8 with full-range, pair-safe and
-7-bit (reduce_range) weights, and S8S8 full / 7-bit. The figures behind `ort_engine.select_config`
+7-bit (reduce_range) weights, and S8S8 full / 7-bit, each with the default mixed precision
+(ort_engine.float_fallback: the activation tensors that cost most stay float). The figures behind `ort_engine.select_config`
 and converters/quantize/README.md.
 
     python -m edgepose.converters.quantize.configs hand_landmark_lite hand_landmark_full -o int8-configs
@@ -61,7 +62,8 @@ def make(model: str, out: Path, *, configs: Sequence[str] = tuple(CONFIGS), roun
         rows[label] = {"file": str(e.artifact.relative_to(out)), **_acc(e.accuracy),
                        "saturation_check": e.details.get("saturation_check"), "pair_safe": e.details.get("pair_safe"),
                        "error_split": {k: v for k, v in e.details.get("error_split", {}).items() if k.startswith("w")},
-                       "float_compute": profile.get("float_compute"), "int8_compute": profile.get("int8_compute")}
+                       "float_compute": profile.get("float_compute"), "int8_compute": profile.get("int8_compute"),
+                       "float_fallback": _fallback(e.details.get("float_fallback"))}
     files = {label: out / r["file"] for label, r in rows.items() if "file" in r}
     speed = interleaved(fp32, files, _holdout(fp32, calib).tensors(_spec(fp32))[:1], rounds=rounds, calls=calls)
     for label, s in speed.items():
@@ -115,6 +117,16 @@ def interleaved(fp32: Path, files: dict[str, Path], x: np.ndarray, *, rounds: in
     return {k: {"ms": float(np.median(t)), "speedup": float(np.median(fp / np.array(t)))} for k, t in times.items()}
 
 
+def _fallback(details: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the mixed-precision step kept float (ort_engine.float_fallback), in brief."""
+    if not details:
+        return None
+    return {"tensors": len(details.get("tensors", [])), "nodes": len(details.get("nodes", [])),
+            "float_macs_share": details.get("float_macs_share"), "calib_px_before": details.get("calib_px_before"),
+            "calib_px_after": details.get("calib_px_after"), "timing": details.get("timing"),
+            "seconds": details.get("seconds")}
+
+
 def _spec(fp32: Path):
     from edgepose.predictor import Predictor
 
@@ -148,7 +160,9 @@ def format_rows(result: dict[str, Any]) -> str:
         lines.append(f"{label:<15} {r['mean_px_256']:>8.2f} {r['max_px_256']:>7.1f} {r['pck']:>6.3f} "
                      f"{r.get('ms', float('nan')):>8.2f} {r.get('speedup', float('nan')):>7.2f}x  "
                      f"{split.get('w8a16', '-')}/{split.get('w16a8', '-')}"
-                     + (f"  no-VNNI saturated pairs {sat['saturated']}/{sat['pairs']}" if sat else ""))
+                     + (f"  no-VNNI saturated pairs {sat['saturated']}/{sat['pairs']}" if sat else "")
+                     + (f"  float: {r['float_fallback']['tensors']} tensors, {r['float_fallback']['float_macs_share']:.1%}"
+                        " of MACs" if r.get("float_fallback") else ""))
     return "\n".join(lines)
 
 

@@ -516,13 +516,19 @@ def layer_errors(fp32: Path, int8: Path, tensors: np.ndarray, input_name: str) -
 # (S = 1.43) at >= 1.3x; its stem group (11 % of its multiply-adds) is out of budget there, while
 # hand_landmark_full's (5 %) is in. With 3 calibration crops in which FP32 sees a hand (lite), a 5 %
 # gain was noise (held-out 2.60 -> 2.81 px): a candidate must cut the calibration error by 10 %.
+# Multiply-adds underrate early float islands (Q/DQ and layout transposes on 112x112 tensors): one on
+# hand_landmark_lite (3 % of its multiply-adds) made it 1.3x slower, so the result is also timed.
 FALLBACK_MAX_GROUPS = 3       # activation tensors kept float at most
 FALLBACK_TRIES = 6            # best-ranked candidates the greedy search tries with the real kernels
 FALLBACK_MIN_GAIN = 0.10      # a candidate is kept when it lowers the calibration error by >= 10 %
 FALLBACK_MAX_MACS = 0.10      # share of the model's multiply-adds that may run in float (speed, below)
 FALLBACK_TARGET_PX = 1.0      # stop once the calibration crops are this close (px at 256 scale)
-FALLBACK_MAX_SLOWDOWN = 0.15  # the mixed file may be at most 15 % slower than the all-INT8 one, timed here
-FALLBACK_TIMING_ROUNDS = 9    # interleaved rounds of that check (medians of per-round ratios)
+FALLBACK_KEEP_SPEEDUP = 1.43  # timed here: where the all-INT8 file is faster than this x FP32 (api's `ship`
+                              # bar 1.3 + 10 %), the mixed file must stay at least this fast: INT8 worth
+                              # shipping stays so;
+FALLBACK_MAX_SLOWDOWN = 0.20  # elsewhere (x86 without VNNI: ~1.1x) it may be at most 20 % slower than all-INT8
+FALLBACK_TIMING_ROUNDS = 15   # interleaved rounds of that check (medians of per-round ratios)
+FALLBACK_MAX_CROPS = 16       # calibration crops the candidates are scored on (spread over the gated ones)
 _GROUP_OPS = ("Conv", "Gemm", "MatMul", "Add", "Mul", "Concat", "GlobalAveragePool", "AveragePool", "MaxPool")
 _ACTIVATIONS = ("Relu", "Clip")
 
@@ -680,6 +686,9 @@ def float_fallback(pre: Path, write, exclude: Sequence[str], spec: ModelSpec, te
     ref, presence = keypoints(open_backend(pre, threads=1), spec, tensors)
     keep, gate = presence_gate(presence, len(ref))
     crops, ref = tensors[keep], ref[keep]
+    if len(crops) > FALLBACK_MAX_CROPS:
+        pick = np.unique(np.linspace(0, len(crops) - 1, FALLBACK_MAX_CROPS).round().astype(int))
+        crops, ref = crops[pick], ref[pick]
     scale = 256.0 / max(spec.input_size)
 
     def error(model, optimise: bool = True) -> float:
@@ -718,14 +727,17 @@ def float_fallback(pre: Path, write, exclude: Sequence[str], spec: ModelSpec, te
             chosen, current = nodes, e
             steps.append((chosen, current))
     # Speed: float islands cost more than their multiply-adds where the tensors are large (Q/DQ and layout
-    # transposes at the boundaries). Timed against the all-INT8 file; the last tensor kept is given back
-    # until the mixed file is within FALLBACK_MAX_SLOWDOWN.
+    # transposes at the boundaries). Timed with FP32 and the all-INT8 file; the last tensor kept is given
+    # back until the mixed file is within FALLBACK_KEEP_SPEEDUP / FALLBACK_MAX_SLOWDOWN.
     timing = []
     while kept:
         mixed = write(list(exclude) + chosen, tmp / "fallback-timed.onnx")
-        ratio = _slowdown(base, mixed, tensors[:1], rounds=FALLBACK_TIMING_ROUNDS)
-        timing.append({"tensors": len(kept), "slowdown": round(ratio, 3)})
-        if ratio <= 1 + FALLBACK_MAX_SLOWDOWN:
+        int8_speedup, ratio = _timed(pre, base, mixed, tensors[:1], rounds=FALLBACK_TIMING_ROUNDS)
+        budget = FALLBACK_MAX_SLOWDOWN if int8_speedup < FALLBACK_KEEP_SPEEDUP else \
+            int8_speedup / FALLBACK_KEEP_SPEEDUP - 1
+        timing.append({"tensors": len(kept), "slowdown": round(ratio, 3), "int8_speedup": round(int8_speedup, 3),
+                       "allowed": round(1 + budget, 3)})
+        if ratio <= 1 + budget:
             break
         kept.pop()
         steps.pop()
@@ -737,25 +749,23 @@ def float_fallback(pre: Path, write, exclude: Sequence[str], spec: ModelSpec, te
     return chosen, details
 
 
-def _slowdown(base: Path, mixed: Path, x: np.ndarray, *, rounds: int, calls: int = 5) -> float:
-    """Median per-round ratio of `mixed`'s to `base`'s single-thread latency, interleaved (AB, BA, ...)."""
-    a, b = _Session(base, optimise=True), _Session(mixed, optimise=True)
-    feed_a, feed_b = {a.input_names[0]: x[:1]}, {b.input_names[0]: x[:1]}
+def _timed(fp32: Path, base: Path, mixed: Path, x: np.ndarray, *, rounds: int, calls: int = 5
+           ) -> tuple[float, float]:
+    """(FP32 / all-INT8 speed-up, mixed / all-INT8 latency ratio): single thread, the three files
+    interleaved in a rotated order each round, medians of the per-round ratios."""
+    sessions = [_Session(p, optimise=True) for p in (fp32, base, mixed)]
+    feeds = [{s.input_names[0]: x[:1]} for s in sessions]
     for _ in range(3):
-        a.run(feed_a)
-        b.run(feed_b)
-
-    def block(s, feed) -> float:
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            s.run(feed)
-        return time.perf_counter() - t0
-
-    ratios = []
+        for s, f in zip(sessions, feeds):
+            s.run(f)
+    per_round = []
     for r in range(rounds):
-        if r % 2:
-            tb, ta = block(b, feed_b), block(a, feed_a)
-        else:
-            ta, tb = block(a, feed_a), block(b, feed_b)
-        ratios.append(tb / ta)
-    return float(np.median(ratios))
+        t = [0.0, 0.0, 0.0]
+        for k in [(r + i) % 3 for i in range(3)]:
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                sessions[k].run(feeds[k])
+            t[k] = time.perf_counter() - t0
+        per_round.append((t[0] / t[1], t[2] / t[1]))
+    arr = np.array(per_round)
+    return float(np.median(arr[:, 0])), float(np.median(arr[:, 1]))

@@ -64,15 +64,6 @@ class Detector(ModelSession):
         self.min_score = min_score
         self._decoder = HEADS[self.spec.head].resolve_decoder()
 
-    @property
-    def _crop(self) -> np.ndarray:
-        """This thread's reused crop buffer (a Detector may be shared by threads)."""
-        crop = getattr(self._local, "crop", None)
-        if crop is None:
-            size = self.spec.input_size
-            crop = self._local.crop = np.empty((1, size[1], size[0], 3), np.uint8)
-        return crop
-
     def prepare(self, image: Any) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
         """(input tensor, 2x3 image -> input matrix, letterbox padding as input fractions)."""
         img = load_image(image)
@@ -82,8 +73,15 @@ class Detector(ModelSession):
         if self.spec.decode.get("letterbox", True):
             roi, padding = letterbox_roi(roi, size)
         matrix = roi_matrix(roi, size)
-        transforms.warp(img, matrix, size, out=self._crop[0], border=self.spec.border)
-        return self._packer.pack(self._crop), matrix, padding
+        packer = self._packer
+        # As the Predictor: the crop warped and packed straight into the backend's own input memory
+        # where it has some (MNN), so `run` copies nothing; else into this thread's packer buffer.
+        shape = packer.output_shape(1)
+        tensor = self.backend.input_buffer(self._input, shape) if self._bind_input else None
+        if tensor is None:
+            tensor = packer.buffer(1)
+        packer.crop_pack(img, matrix[None], tensor, border=self.spec.border)
+        return tensor, matrix, padding
 
     def detect(self, image: Any) -> Detections:
         """Every person the detector finds in `image` (a BGR array or a path), best first."""

@@ -83,6 +83,26 @@ def test_detector_finds_the_astronaut(detector_mnn, photos):
     assert det.keypoints.shape == (1, 4, 2)
 
 
+def test_prepare_packs_into_the_backend_input_as_warp_then_pack_did(detector_mnn, photos):
+    """The Predictor's fast path (crop_pack into MNN's own input memory, BGRA warp where it pays)
+    gives the detector the same bits as the plain 3-channel warp + pack it used before."""
+    from edgepose.processing import transforms
+    from edgepose.processing.image import InputPacker
+
+    det = Detector(detector_mnn)
+    size = det.spec.input_size
+    zidane = cv2.imread(str(photos["zidane"]))
+    images = {name: cv2.imread(str(path)) for name, path in photos.items()}
+    images["large"] = cv2.resize(zidane, (2600, 1500))  # too large for the BGRA route
+    images["narrow"] = np.random.default_rng(0).integers(0, 256, (301, 97, 3), np.uint8)
+    for name, image in images.items():
+        tensor, matrix, _ = det.prepare(image)
+        assert det.backend._placeholder_for(tensor) is not None, name  # run() copies nothing
+        crop = np.empty((1, size[1], size[0], 3), np.uint8)
+        transforms.warp(image, matrix, size, out=crop[0], border=det.spec.border)
+        assert np.array_equal(tensor, InputPacker(det.spec).pack(crop)), name
+
+
 def test_no_person_gives_an_empty_result_and_a_drawing_that_says_so(detector_mnn, blazepose_fp16):
     from edgepose.visualize import draw_pose
 

@@ -52,7 +52,7 @@ Where the time went, and what was tried (same CPU; per call, 256x256 crop of the
   the next forward pass a little). Faster crops that round differently were not taken, the
   results stay bit-identical: cv2.resize (133 us, fixed-point weights), a source window shifted to
   a smaller buffer (the float32 coordinates round differently: ~0.5 % of pixels 1 level off);
-  MNN's own ImageProcess (warp + normalise in one pass) was not tried for the same reason.
+  MNN's own ImageProcess: tried, slower and not the same keypoints ("Routes tried", below).
 - feeding MNN its internal NC4HW4 layout straight from the 4-channel crop: no measurable change of
   the forward pass (5.16 vs 5.18 ms), dropped.
 - the packing: one pass per plane already (cv2.split + addWeighted with the mean/std folded into
@@ -65,6 +65,34 @@ Where the time went, and what was tried (same CPU; per call, 256x256 crop of the
   np.clip's wrappers out of the sigmoid, one gather in BlazePose's heatmap refinement (-15 %).
   After a forward pass every small numpy call runs cold (2-5x its warm time), so their count
   matters more than their size.
+
+Routes tried and not taken:
+- MNN's own C++ preprocessing, `MNN.CVImageProcess` + `MNN.CVMatrix` (MNN 3.6.1 wheel): the crop's
+  crop -> image matrix in setMatrix, bilinear, BGR source, the card's colour as destFormat, mean and
+  1/std as mean/normal, wrap ZERO or CLAMP_TO_EDGE for the card's border, converted in one pass
+  straight into the session's input (`MNN.Tensor(var)` of the backend's placeholder Var shares its
+  memory; NCHW and NHWC both written in place). Same CPU (AMD EPYC Zen 4), 1 thread, thread CPU time:
+  - speed: warp + colour + normalise + layout of a 256x256 crop of the 512x512 photo 1144 us
+    (deeppose, zero border) / 1492 us (BlazePose, replicate) against 250 / 427 us for crop_pack;
+    with no warp at all (identity matrix) MNN still takes 150-230 us; a BGRA source 600-670 us.
+    In a whole predict (31 interleaved rounds, median (95 % interval)): deeppose +31.3 % (30.2..33.6)
+    against +15.8 % (13.3..16.5) for the current path; pose_landmark_full +15.0 % (13.6..16.0) against
+    +7.9 % (6.5..9.9); heatmap +4.6 % (3.5..4.9) against +2.6 % (0.9..2.9). So about twice the overhead.
+  - accuracy, against the current path (bilinear values up to one uint8 level apart on 0.01-4 % of the
+    values, and more at the edge): wrap ZERO is not OpenCV's constant border: a sample between the last
+    row/column and the outside is 0 in MNN where OpenCV blends the edge pixel with 0, a whole output row or
+    column off by up to the pixel value (astronaut and bus boxes, which run past the image's edge: 0.2-0.4 %
+    of values up to 214 levels). Keypoints, box crops (max / mean px): pose_landmark_full grace_hopper
+    1.08 / 0.26, zidane 0.20 / 0.05, astronaut 0.07 / 0.02, bus 0.09 / 0.02; deeppose (the zoo's
+    random weights) grace_hopper 0.49 / 0.24, zidane 1.04 / 0.42, astronaut and bus 24 and 61 px (the
+    border); heatmap (the same) 0.02 / 0.01, 0.47 / 0.04, 255 and 290 px (the border). BlazePose
+    through `edgepose.demo.default_pipeline()` (the detector's rotated ROIs, replicate border): astronaut
+    0.18 / 0.04, grace_hopper 0.49 / 0.13, bus 10.4 / 0.36 (3.7 % of values one level off; the 10 px is a
+    keypoint scored > 0.5); zidane: no person detected. The bar (every keypoint within 0.5 px, mean
+    <= 0.2 px) is missed on both counts.
+  - also: pymnn's convert refuses a source image with fewer bytes than the output tensor has values
+    ("data length does not match tensor size"), and writes one crop per tensor (batches need one each).
+  Not taken: the MNN backend keeps crop_pack (OpenCV).
 """
 from __future__ import annotations
 

@@ -32,8 +32,14 @@ MIN_SPEEDUP_VNNI = 1.3
 
 
 @pytest.fixture(scope="module")
-def full_fp32():
-    return assets.fetch_asset("hand_landmark_full")
+def full_fp32(tmp_path_factory):
+    """hand_landmark_full (the pinned MediaPipe TFLite model) as ONNX with its card (tflite2onnx)."""
+    from edgepose.converters.quantize.tflite_onnx import tflite_to_onnx
+    from edgepose.presets import get_preset
+
+    out = tmp_path_factory.mktemp("full_fp32") / "hand_full.onnx"
+    tflite_to_onnx(assets.fetch_asset("hand_landmark_full"), out, get_preset("hand_landmark_full"))
+    return out
 
 
 @pytest.fixture(scope="module", params=["full", "pair-safe"])
@@ -45,7 +51,7 @@ def full_int8(request, tmp_path_factory, full_fp32):
         pytest.skip(f"full-range U8S8 saturates on {cpu_class()} (tested where int8 sums are exact)")
     out = tmp_path_factory.mktemp(f"full_mixed_{request.param}")
     vnni = cpu_class() in VNNI_CLASSES
-    return quantize_int8({"tflite": full_fp32}, calib="pinned:hand", output_dir=out, stem="hand_full",
+    return quantize_int8({"onnx": full_fp32}, calib="pinned:hand", output_dir=out, stem="hand_full",
                          options=Int8Options(engines=("onnxruntime",), ort_weight_range=request.param, strict=False,
                                              speed=vnni, speed_rounds=15, progress=False))
 

@@ -203,7 +203,9 @@ def classifier_int8(name: str, fp32: dict, out: Path, shape: tuple[int, ...],
                 if engine == "mnn":
                     mnn_engine.quantize(src, dst, calib, spec, int8_spec)
                 else:
-                    ort_engine.quantize(src, dst, calib, spec, int8_spec, activations=ort_engine.DEFAULT_ACTIVATIONS)
+                    ort_engine.quantize(src, dst, calib, spec, int8_spec, settings=ort_engine.select_config(
+                        # a classifier has no keypoints to score mixed precision on: all-INT8, as table C's rows
+                        activations=ort_engine.DEFAULT_ACTIVATIONS, float_fallback=False))
             except EdgePoseError as exc:
                 log.warning("INT8 %s with %s failed: %s", name, engine, exc)
                 continue

@@ -50,8 +50,8 @@ def test_int8_files_load_in_the_predictor_with_int8_provenance(hand_int8, photos
 #     busy machine give every float tensor back).
 #   MNN EMA (per-tensor weights): 10.66 px, PCK 0.610 on Zen 4 and with the AVX2 kernels (QEMU EPYC-Rome):
 #     the MNN 3.6.1 wheel runs the same AVX2 int8 code on both classes (10.7 / 0.61 on the Xeon too).
-# tests/quantize passed under QEMU EPYC-Rome with edgepose.cpu reporting x86-avx2 (before mixed precision;
-# with it, tests/quantize/test_mixed_precision.py, see there).
+# tests/quantize passed under QEMU EPYC-Rome with edgepose.cpu reporting x86-avx2 before mixed precision; the
+# AVX2 figures with it are the Zen 4 files scored with the AVX2 kernels (QEMU), not a QEMU test run.
 EXPECTED = {("onnxruntime", "full"): {"pck": 0.9, "mean_px_256": 4.0},
             ("onnxruntime", "pair-safe"): {"pck": 0.9, "mean_px_256": 4.0},
             ("mnn", None): {"pck": 0.5, "mean_px_256": 16.0}}

@@ -55,6 +55,8 @@ class Int8Options:
     ort_activations "uint8" (U8S8) | "int8" (S8S8); ort_weight_range "full" | "pair-safe" | "7bit".
                     None = chosen for the CPU class (ort_engine.select_config: U8S8; full-range
                     weights with VNNI/AMX/Arm, pair-safe weights on other x86).
+    ort_float_fallback  mixed precision for ONNX Runtime (ort_engine.float_fallback): the few activation
+                    tensors 8 bits hurt most stay float. None = on (the default of every class); False = off.
     cpu_class       the CPU class the files are for (edgepose.cpu.CLASSES); None = this machine's.
                     Accuracy and speed are always measured on this machine.
     calib_count     samples used (spread evenly over the set); None = min(64, all). More than
@@ -74,6 +76,7 @@ class Int8Options:
     ort_method: str = ort_engine.DEFAULT_METHOD
     ort_activations: str | None = None
     ort_weight_range: str | None = None
+    ort_float_fallback: bool | None = None
     cpu_class: str | None = None
     calib_count: int | None = None
     holdout: str | Path | None = None
@@ -392,7 +395,7 @@ def _ort(result: EngineResult, files, dst: Path, out_dir: Path, stem: str, spec:
     ospec = _spec_for(src, spec)
     method = ort_engine.check_method(opts.ort_method)
     config = ort_engine.select_config(opts.cpu_class, activations=opts.ort_activations,
-                                      weight_range=opts.ort_weight_range)
+                                      weight_range=opts.ort_weight_range, float_fallback=opts.ort_float_fallback)
     int8_spec = _int8_spec(ospec, "onnxruntime", src, cal,
                            {"method": method, "format": "QDQ", "activations": config.activations,
                             "weights": f"int8 per-channel, {config.weight_range} range",

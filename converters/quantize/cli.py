@@ -46,6 +46,9 @@ def add_int8_arguments(parser: argparse.ArgumentParser) -> None:
                         "whose int16 pair sums stay within int16 on the calibration crops) or 7bit (reduce_range). "
                         "Default: full on CPUs with VNNI/AMX and Arm, pair-safe on other x86, whose U8S8 kernels "
                         "(vpmaddubsw) saturate otherwise")
+    g.add_argument("--no-ort-float-fallback", dest="ort_float_fallback", action="store_false", default=None,
+                   help="ONNX Runtime: quantise every tensor (no mixed precision). By default the few activation "
+                        "tensors 8 bits hurt most on the calibration crops stay float, within a speed budget")
     g.add_argument("--int8-cpu-class", default=None, choices=CLASSES, metavar="CLASS",
                    help="choose the INT8 settings for this CPU class instead of this machine's (e.g. x86-avx2 "
                         "to make a file for AVX2-only CPUs on a VNNI machine); accuracy and speed are still "

@@ -80,6 +80,21 @@ def test_cli_flags_are_checked_before_converting(tmp_path):
     opts = int8_options(parser.parse_args(["--int8", "--calib", "pinned:hand", "--engine", "ort", "--method", "KL",
                                            "--int8-speed-rounds", "0"]))
     assert (opts.calib, opts.engines, opts.mnn_method, opts.speed) == ("pinned:hand", ("onnxruntime",), "KL", False)
+    assert opts.ort_float_fallback is None  # mixed precision on unless switched off
+    off = int8_options(parser.parse_args(["--int8", "--calib", "pinned:hand", "--no-ort-float-fallback"]))
+    assert off.ort_float_fallback is False
+    with pytest.raises(ConversionError, match="--no-ort-float-fallback is an INT8 option"):
+        int8_options(parser.parse_args(["--no-ort-float-fallback"]))
+
+
+def test_mixed_precision_can_be_switched_off(hand_fp32, tmp_path):
+    """--no-ort-float-fallback reaches the ONNX Runtime engine: no ranking runs, every tensor is INT8."""
+    opts = Int8Options(engines=("onnxruntime",), calib_count=4, speed=False, progress=False, strict=False,
+                       ort_float_fallback=False)
+    report = quantize_int8(hand_fp32, calib="pinned:hand", output_dir=tmp_path, stem="nofb", options=opts)
+    (engine,) = report.engines
+    assert engine.details["settings"]["float_fallback"] is False
+    assert "float_fallback" not in engine.details or not engine.details["float_fallback"]
 
 
 def test_int8_engines_run_as_stages_of_convert(tmp_path, hand_tflite):

@@ -429,17 +429,23 @@ def write_matrix(m: EngineMatrix, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
+def timing_options(args) -> dict[str, Any]:
+    """The shared timing flags of `bench engines` / `bench levers` (--quick, --rounds, --warmup, --sample-ms,
+    --cache-dir, --no-progress) as keyword arguments."""
+    kwargs = {"rounds": args.rounds or (5 if args.quick else 11), "warmup": args.warmup or (2 if args.quick else 3),
+              "target_ms": args.sample_ms or (30.0 if args.quick else 100.0), "progress": not args.no_progress}
+    if args.cache_dir:
+        kwargs["cache"] = Path(args.cache_dir)
+    return kwargs
+
+
 def run_engines_command(args) -> int:
     """`edgepose bench engines [models]`: the matrix as Markdown (or --json), engines.{md,json} in -o."""
     from .cli import pin_single_thread
 
     pin_single_thread()
     models = args.models[1:] or (QUICK_MODELS if args.quick else DEFAULT_MODELS)
-    kwargs = {"rounds": args.rounds or (5 if args.quick else 11), "warmup": args.warmup or (2 if args.quick else 3),
-              "target_ms": args.sample_ms or (30.0 if args.quick else 100.0), "progress": not args.no_progress}
-    if args.cache_dir:
-        kwargs["cache"] = Path(args.cache_dir)
-    matrix = run_engine_matrix(models, **kwargs)
+    matrix = run_engine_matrix(models, **timing_options(args))
     paths = write_matrix(matrix, args.output_dir)
     if args.json:
         print(matrix.to_json())

@@ -516,12 +516,10 @@ def run_levers_command(args) -> int:
     from .cli import pin_single_thread
 
     pin_single_thread()
+    from .engine_matrix import timing_options
+
     models = args.models[1:] or (QUICK_MODELS if args.quick else DEFAULT_MODELS)
-    kwargs = {"rounds": args.rounds or (5 if args.quick else 11), "warmup": args.warmup or (2 if args.quick else 3),
-              "target_ms": args.sample_ms or (30.0 if args.quick else 100.0), "progress": not args.no_progress}
-    if args.cache_dir:
-        kwargs["cache"] = Path(args.cache_dir)
-    res = run_levers(models, **kwargs)
+    res = run_levers(models, **timing_options(args))
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "levers.md", res.markdown())

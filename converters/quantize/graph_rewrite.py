@@ -26,6 +26,7 @@ FP16 graphs were 0.78-0.87x), and ORT FP32 gains only on wide deconvs (heatmap 1
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import onnx
@@ -98,6 +99,17 @@ def rewrite_conv_transposes(model: onnx.ModelProto, *, fold_batchnorm: bool = Tr
         graph.value_info.extend(kept)
     log.info("rewrote %d ConvTranspose node(s) as 2x2 Convs + DepthToSpace: %s", len(rewritten), ", ".join(rewritten))
     return out, rewritten
+
+
+def graph_index(graph: onnx.GraphProto) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[Any]]]:
+    """(initializers by name, producer node by tensor, consumer nodes by tensor): what graph walks need."""
+    inits = {i.name: i for i in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    return inits, producer, consumers
 
 
 def _attrs(node: onnx.NodeProto) -> dict:

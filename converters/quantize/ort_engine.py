@@ -549,12 +549,9 @@ def activation_groups(path: Path) -> tuple[list[_Group], int]:
     model = onnx.load(str(path), load_external_data=False)
     graph = model.graph
     shapes = _shapes(model)
-    inits = {i.name: i for i in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list[Any]] = {}
-    for n in graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
+    from .graph_rewrite import graph_index
+
+    inits, producer, consumers = graph_index(graph)
     macs = {n.name: _macs(n, shapes, inits) for n in graph.node}
 
     def users(t: str) -> list[Any]:

@@ -66,12 +66,9 @@ def analyse(model: str | Path, tensors: np.ndarray, *, input_name: str | None = 
 
     graph_model = onnx.load(str(model))
     graph = graph_model.graph
-    inits = {i.name: i for i in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list[Any]] = {}
-    for n in graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
+    from .graph_rewrite import graph_index
+
+    inits, producer, consumers = graph_index(graph)
 
     def const(name: str) -> np.ndarray | None:
         if name in inits:

@@ -37,32 +37,23 @@ def hwm_kb():
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import numpy as np
-rt = args["runtime"]
-if rt == "tflite":
-    from ai_edge_litert.interpreter import Interpreter
+rt = {"tflite": "litert"}.get(args["runtime"], args["runtime"])
+from edgepose.backends import open_backend
+if rt == "mnn":
+    from edgepose._native import import_mnn
+    import_mnn()
+elif rt == "litert":
+    import ai_edge_litert.interpreter
 else:
-    from edgepose.backends import open_backend
-    if rt == "mnn":
-        from edgepose._native import import_mnn
-        import_mnn()
-    else:
-        import onnxruntime
+    import onnxruntime
 base = hwm_kb()
-if rt == "tflite":
-    it = Interpreter(model_path=args["path"], num_threads=1)
-    it.allocate_tensors()
-    d = it.get_input_details()[0]
-    x = np.random.default_rng(0).random(tuple(int(v) for v in d["shape"]), dtype=np.float32)
-    def run():
-        it.set_tensor(d["index"], x); it.invoke()
-else:
-    opts = {"precision": args["precision"]} if args.get("precision") else {}
-    b = open_backend(args["path"], rt, threads=1, **opts)
-    t = b.inputs[0]
-    shape = tuple(v if isinstance(v, int) and v > 0 else 1 for v in t.shape)
-    x = np.random.default_rng(0).random(shape, dtype=np.float32)
-    def run():
-        b.run({t.name: x})
+opts = {"precision": args["precision"]} if args.get("precision") else {}
+b = open_backend(args["path"], rt, threads=1, **opts)
+t = b.inputs[0]
+shape = tuple(v if isinstance(v, int) and v > 0 else 1 for v in t.shape)
+x = np.random.default_rng(0).random(shape, dtype=np.float32)
+def run():
+    b.run({t.name: x})
 loaded = hwm_kb()
 for _ in range(args["calls"]):
     run()

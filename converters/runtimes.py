@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from edgepose.backends import TensorInfo, open_backend
+from edgepose.backends.litert import LiteRTBackend
 from edgepose.errors import BackendError, ModelFileError, ShapeError, UnsupportedOperatorError
 
 
@@ -63,49 +64,32 @@ def named_outputs(out: Any, prefix: str | None = None) -> list[tuple[str | None,
     return [(prefix, out)]
 
 
-class TFLiteRunner:
-    """The TFLite reference interpreter (ai_edge_litert), one thread, tensors by name."""
+class TFLiteRunner(LiteRTBackend):
+    """The TFLite reference for parity: edgepose's LiteRT backend (one TFLite runner for runtime,
+    converters, benchmarks and tests) plus what a reference needs on top: custom operators named,
+    any batch size in one invoke, float32 outputs, and the op counts `edgepose info` prints."""
 
     name = "tflite"
 
     def __init__(self, path: str | Path, *, threads: int = 1) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"TFLite model not found: {path}")
         try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise BackendError(
-                "TFLite parity needs the ai-edge-litert package: pip install 'edgepose[convert]'") from exc
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelFileError(f"TFLite model not found: {self.path}")
-        try:
-            self._interp = Interpreter(model_path=str(self.path), num_threads=threads)
-            self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            customs = _custom_ops(self.path)
+            super().__init__(path, threads=threads)
+        except BackendError as exc:
+            raise BackendError("TFLite parity needs the ai-edge-litert package: pip install 'edgepose[convert]'"
+                               ) from exc
+        except ModelFileError as exc:
+            customs = _custom_ops(path)
             if customs:  # a valid file whose custom operators LiteRT has no kernel for (MediaPipe's own)
                 raise UnsupportedOperatorError(
-                    f"{self.path.name} carries custom operator(s) {', '.join(customs)} that LiteRT, the reference "
-                    f"the conversion is checked against, cannot run ({first}); the file itself is a valid TFLite "
+                    f"{path.name} carries custom operator(s) {', '.join(customs)} that LiteRT, the reference "
+                    f"the conversion is checked against, cannot run ({exc}); the file itself is a valid TFLite "
                     "model. Run it where those operators are registered (e.g. MediaPipe) or cut the graph "
                     "before them", operator=customs[0]) from None
-            raise ModelFileError(f"{self.path.name} is not a TFLite model the interpreter can load: {first}") from None
-        self._in = self._interp.get_input_details()
-        self._out = self._interp.get_output_details()
-        self._shapes = {d["index"]: tuple(int(v) for v in d["shape"]) for d in self._in}
-
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return [TensorInfo(d["name"], tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]).name,
-                           "NHWC" if len(d["shape"]) == 4 else None) for d in self._in]
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return [TensorInfo(d["name"], tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]).name)
-                for d in self._out]
-
-    input_names = property(lambda self: [d["name"] for d in self._in])
-    output_names = property(lambda self: [d["name"] for d in self._out])
+            raise
+        self._shapes = {t.name: tuple(t.shape) for t in self._inputs}
 
     def op_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -114,18 +98,17 @@ class TFLiteRunner:
         return counts
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        interp = self._interp
-        for d in self._in:
-            if d["name"] not in feeds:
-                raise ShapeError(f"no feed for input {d['name']!r}; inputs are {self.input_names}")
-            x = np.ascontiguousarray(feeds[d["name"]], dtype=d["dtype"])
-            if tuple(x.shape) != self._shapes[d["index"]]:  # e.g. another batch size
-                interp.resize_tensor_input(d["index"], list(x.shape))
-                interp.allocate_tensors()
-                self._shapes[d["index"]] = tuple(x.shape)
-            interp.set_tensor(d["index"], x)
-        interp.invoke()
-        return {d["name"]: np.array(interp.get_tensor(d["index"]), dtype=np.float32, copy=True) for d in self._out}
+        for t in self._inputs:  # a reference runs the whole batch in one invoke: resize to it
+            if t.name in feeds and tuple(np.shape(feeds[t.name])) != self._shapes[t.name]:
+                shape = tuple(np.shape(feeds[t.name]))
+                self._interp.resize_tensor_input(self._in_index[t.name], list(shape))
+                self._interp.allocate_tensors()
+                self._shapes[t.name] = shape
+        for t in self._inputs:
+            if t.name not in feeds:
+                raise ShapeError(f"no feed for input {t.name!r}; inputs are {self.input_names}")
+        out = self._invoke({t.name: np.ascontiguousarray(feeds[t.name], dtype=np.dtype(t.dtype)) for t in self._inputs})
+        return {k: np.array(v, dtype=np.float32, copy=True) for k, v in out.items()}
 
 
 def _custom_ops(path: Path) -> list[str]:

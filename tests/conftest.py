@@ -98,20 +98,16 @@ def blazepose_mnn_bare(tmp_path_factory, blazepose_tflite) -> Path:
 
 
 class TFLiteReference:
-    """The TFLite model run by ai-edge-litert: the reference the converted models must match."""
+    """The TFLite model run by edgepose's LiteRT backend: the reference the converted models must match."""
 
     def __init__(self, path: Path):
-        from ai_edge_litert.interpreter import Interpreter
+        from edgepose.backends import open_backend
 
-        self.interp = Interpreter(model_path=str(path), num_threads=1)
-        self.interp.allocate_tensors()
-        self.input = self.interp.get_input_details()[0]
-        self.outputs = {d["name"]: d["index"] for d in self.interp.get_output_details()}
+        self.backend = open_backend(path, "litert", threads=1)
+        self.input = self.backend.inputs[0].name
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        self.interp.set_tensor(self.input["index"], np.ascontiguousarray(x, np.float32))
-        self.interp.invoke()
-        return {name: self.interp.get_tensor(i).copy() for name, i in self.outputs.items()}
+        return self.backend.run({self.input: np.ascontiguousarray(x, np.float32)})
 
 
 @pytest.fixture(scope="session")

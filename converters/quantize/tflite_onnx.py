@@ -101,21 +101,19 @@ def reusable(onnx_path: Path, src: Path) -> bool:
 def check_against_tflite(tflite: Path, onnx_path: Path, probe: np.ndarray | None) -> float:
     """Largest error relative to each output's range, over a probe (NHWC) and a noise input."""
     import onnxruntime as ort
-    from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_path=str(tflite), num_threads=1)
-    interp.allocate_tensors()
-    detail = interp.get_input_details()[0]
+    from edgepose.backends import open_backend
+
+    lite = open_backend(tflite, "litert", threads=1)
+    detail = lite.inputs[0]
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    inputs = [np.random.RandomState(0).rand(*detail["shape"]).astype(np.float32)]
+    inputs = [np.random.RandomState(0).rand(*detail.shape).astype(np.float32)]
     if probe is not None:
         inputs.append(np.ascontiguousarray(probe[:1], np.float32))
     worst = 0.0
     for x in inputs:
-        interp.set_tensor(detail["index"], x)
-        interp.invoke()
-        ref = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
+        ref = lite.run({detail.name: x})
         got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {name: x.transpose(0, 3, 1, 2)})))
         for key, r in ref.items():
             if key not in got:

@@ -8,18 +8,13 @@ The full mutation fuzz (>= 1000 mutants, a few minutes) runs when EDGEPOSE_FUZZ_
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-if str(HERE) not in sys.path:  # reliability_fuzz beside the tests
+if str(HERE) not in sys.path:  # reliability_fuzz and reliability_helpers beside the tests
     sys.path.insert(0, str(HERE))
 
 
@@ -36,21 +31,3 @@ def private_cache(verdict_cache, monkeypatch) -> Path:
 
     mnn_file.clear_memo()
     return verdict_cache
-
-
-def run_python(code: str, *, env: dict | None = None, timeout: float = 300, stdin: str | None = None,
-               cwd: str | Path | None = None) -> subprocess.CompletedProcess:
-    """Run `code` in a fresh interpreter (the repository importable); never raises on its exit."""
-    full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join([str(REPO), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, env=full_env, input=stdin, cwd=cwd)
-
-
-def last_json(text: str) -> dict:
-    for line in reversed(text.strip().splitlines()):
-        try:
-            return json.loads(line)
-        except ValueError:
-            continue
-    raise AssertionError(f"no JSON line in {text!r}")

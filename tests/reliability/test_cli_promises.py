@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from reliability_helpers import REPO
 
 BOX = "95,10,470,512"
 

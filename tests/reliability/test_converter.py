@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 pytest.importorskip("onnx")  # build-time extra (convert): skip without it
-from conftest import REPO
+from reliability_helpers import REPO
 
 from edgepose import mnn_file
 from edgepose.converters import mnn_native

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import last_json, run_python
+from reliability_helpers import last_json, run_python
 
 from edgepose.errors import MetadataError
 from edgepose.presets import get_preset

@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 pytest.importorskip("hypothesis")  # build-time extra (dev): skip without it
-from conftest import last_json, run_python
+from reliability_helpers import last_json, run_python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

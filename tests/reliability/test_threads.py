@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import last_json, run_python
+from reliability_helpers import last_json, run_python
 
 from edgepose import Detector, Predictor
 

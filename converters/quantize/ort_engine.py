@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgepose.cpu import VNNI_CLASSES
-from edgepose.errors import ConversionError
+from edgepose.errors import ConversionError, ShapeError
 from edgepose.spec import ModelSpec
 
 from ..metadata import embed_in_onnx
@@ -325,8 +325,13 @@ def quantize(fp32: Path, dst: Path, calib: CalibrationSet, spec: ModelSpec, int8
                                 ranges=ranges, name=fp32.name)
                 raw = write(exclude, Path(tmp) / "int8.pairsafe.onnx")
         if config.float_fallback:
-            mixed, details["float_fallback"] = float_fallback(pre, write, exclude, spec, tensors, Path(tmp), base=raw,
-                                                              input_name=input_name)
+            try:
+                mixed, details["float_fallback"] = float_fallback(pre, write, exclude, spec, tensors, Path(tmp),
+                                                                  base=raw, input_name=input_name)
+            except ShapeError as exc:  # outputs the card's keypoint decoder cannot read (e.g. a classifier)
+                log.warning("mixed precision skipped for %s: its outputs are not keypoints the card decodes "
+                            "(%s); every tensor is INT8", fp32.name, exc)
+                mixed, details["float_fallback"] = [], {"skipped": f"outputs not decodable as keypoints: {exc}"}
             if mixed:
                 exclude = exclude + [n for n in mixed if n not in exclude]
                 raw = write(exclude, Path(tmp) / "int8.mixed.onnx")

@@ -137,6 +137,23 @@ def test_fixture_model_converts_and_matches_mxnet(tmp_path):
     assert again.artifacts[("onnx", "int8")].stat().st_mtime == source.artifacts[("onnx", "int8")].stat().st_mtime
 
 
+def test_mixed_precision_steps_aside_for_a_model_without_keypoints(tmp_path):
+    """ONNX Runtime INT8 with the defaults (mixed precision on) of a real classifier: its 1000-way output
+    is no keypoint set to rank float tensors by, so the file is all-INT8 and the report says why."""
+    _fixtures_or_skip()
+    from edgepose.converters.quantize import ort_engine
+
+    name = "resnet18_v1b_0.89"
+    source = resolve_for(f"mxnet:{name}", parse_variants("ort-fp32"), cache=tmp_path)
+    fp32 = source.artifacts[("onnx", "fp32")]
+    spec = mx.classifier_spec(name, (1, 3, 224, 224))
+    calib = mx.classifier_calibration(spec.input_size[0], spec.input_size[1], count=4)
+    dst = tmp_path / "r18.int8.onnx"
+    details = ort_engine.quantize(fp32, dst, calib, spec, spec.with_provenance(precision="int8"))
+    assert "outputs not decodable as keypoints" in details["float_fallback"]["skipped"]
+    assert dst.is_file()
+
+
 def test_merge_reports_replaces_only_the_retried_engines(tmp_path):
     data = _report(tmp_path)
     data["engines"][0].update(status="failed", artifact=None)

@@ -82,12 +82,7 @@ def plan_tflite(src, opts: ConvertOptions) -> list[Stage]:
         plan.append(Stage("tflite->dense", "source", "dense", f"{stem}.dense.tflite", "tflite", "fp32",
                           _build_densify, tools=("ai-edge-litert",)))
         parent = "dense"
-    plan.append(Stage("tflite->mnn", parent, "mnn", f"{stem}.mnn", "mnn", "fp32", _build_mnn("TFLITE", False, opts),
-                      tools=("MNN",)))
-    if opts.fp16:
-        plan.append(Stage("tflite->mnn-fp16", parent, "mnn_fp16", f"{stem}.fp16.mnn", "mnn", "fp16",
-                          _build_mnn("TFLITE", True, opts), tools=("MNN",)))
-    return plan
+    return plan + _mnn_stages("tflite", "TFLITE", parent, stem, opts)
 
 
 def plan_mnn(src, opts: ConvertOptions) -> list[Stage]:
@@ -104,11 +99,16 @@ def _onnx_tail(stem: str, parent: str, opts: ConvertOptions) -> list[Stage]:
         plan.append(Stage("onnxsim", parent, "sim", f"{stem}.sim.onnx", "onnx", "fp32", _build_simplify(opts),
                           tools=("onnxsim", "onnx")))
         parent = "sim"
-    plan.append(Stage("onnx->mnn", parent, "mnn", f"{stem}.mnn", "mnn", "fp32", _build_mnn("ONNX", False, opts),
-                      tools=("MNN",)))
+    return plan + _mnn_stages("onnx", "ONNX", parent, stem, opts)
+
+
+def _mnn_stages(kind: str, framework: str, parent: str, stem: str, opts: ConvertOptions) -> list[Stage]:
+    """<kind>->mnn (FP32) and, with fp16, <kind>->mnn-fp16, both converted from `parent`."""
+    plan = [Stage(f"{kind}->mnn", parent, "mnn", f"{stem}.mnn", "mnn", "fp32", _build_mnn(framework, False, opts),
+                  tools=("MNN",))]
     if opts.fp16:
-        plan.append(Stage("onnx->mnn-fp16", parent, "mnn_fp16", f"{stem}.fp16.mnn", "mnn", "fp16",
-                          _build_mnn("ONNX", True, opts), tools=("MNN",)))
+        plan.append(Stage(f"{kind}->mnn-fp16", parent, "mnn_fp16", f"{stem}.fp16.mnn", "mnn", "fp16",
+                          _build_mnn(framework, True, opts), tools=("MNN",)))
     return plan
 
 

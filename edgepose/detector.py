@@ -73,15 +73,7 @@ class Detector(ModelSession):
         if self.spec.decode.get("letterbox", True):
             roi, padding = letterbox_roi(roi, size)
         matrix = roi_matrix(roi, size)
-        packer = self._packer
-        # As the Predictor: the crop warped and packed straight into the backend's own input memory
-        # where it has some (MNN), so `run` copies nothing; else into this thread's packer buffer.
-        shape = packer.output_shape(1)
-        tensor = self.backend.input_buffer(self._input, shape) if self._bind_input else None
-        if tensor is None:
-            tensor = packer.buffer(1)
-        packer.crop_pack(img, matrix[None], tensor, border=self.spec.border)
-        return tensor, matrix, padding
+        return self._crop_pack(img, matrix[None]), matrix, padding
 
     def detect(self, image: Any) -> Detections:
         """Every person the detector finds in `image` (a BGR array or a path), best first."""

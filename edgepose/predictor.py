@@ -126,6 +126,16 @@ class ModelSession:
             packer = self._local.packer = InputPacker(self.spec)
         return packer
 
+    def _crop_pack(self, img: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+        """Each (N, 2, 3) matrix's crop of `img` warped and packed into the input tensor: the backend's
+        own input memory where it has some (MNN), so `run` copies nothing; else this thread's packer buffer."""
+        packer = self._packer
+        tensor = self.backend.input_buffer(self._input, packer.output_shape(len(matrices))) if self._bind_input else None
+        if tensor is None:
+            tensor = packer.buffer(len(matrices))
+        packer.crop_pack(img, matrices, tensor, border=self.spec.border)
+        return tensor
+
     # --- set-up checks -----------------------------------------------------------
     def _match_input(self) -> str:
         inputs = self.backend.inputs
@@ -240,17 +250,9 @@ class Predictor(ModelSession):
         else:
             boxes = transforms.validate_bboxes(bboxes, img.shape)
             matrices = transforms.box_matrices(boxes, padding=self.spec.bbox_padding, output_size=size)
-        n = len(matrices)
         if not isinstance(matrices, np.ndarray):
             matrices = np.stack(matrices)
-        packer = self._packer
-        shape = packer.output_shape(n)
-        # The backend's own input memory where it has some (MNN), so `run` copies nothing.
-        tensor = self.backend.input_buffer(self._input, shape) if self._bind_input else None
-        if tensor is None:
-            tensor = packer.buffer(n)
-        packer.crop_pack(img, matrices, tensor, border=self.spec.border)
-        return tensor, matrices, boxes
+        return self._crop_pack(img, matrices), matrices, boxes
 
     def predict(self, image: Any, bboxes: Any = None, *, rois: Sequence[Roi] | None = None) -> PoseResult:
         """Keypoints for the whole image (no bboxes/rois), each (x1, y1, x2, y2) box, or each rotated ROI."""

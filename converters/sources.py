@@ -130,15 +130,20 @@ def _onnx_source(path: Path, *, name: str | None, **_: Any) -> Source:
 
     model = load_onnx(path)
     spec = spec_from_onnx(model, source=f"metadata embedded in {path.name}")
+    spec, prov = _embedded_card(spec, path)
+    return Source("onnx", path.name, name or path.stem, path=path, spec=spec, provenance=prov)
+
+
+def _embedded_card(spec: ModelSpec | None, path: Path) -> tuple[ModelSpec | None, dict[str, Any]]:
+    """The card embedded in a re-converted artifact, without its provenance, and the file's provenance
+    with the card's original origin kept (origin_source, origin_weights, ...)."""
     prov = _file_provenance(path)
-    if spec is not None:  # keep the original origin of a re-converted artifact
-        prior = dict(spec.provenance)
+    if spec is not None:
         for key in ("source", "source_sha256", "weights", "weights_sha256"):
-            if key in prior:
-                prov.setdefault(f"origin_{key}", prior[key])
+            if key in spec.provenance:
+                prov.setdefault(f"origin_{key}", spec.provenance[key])
         spec = spec.replace(provenance={})
-    stem = name or path.stem
-    return Source("onnx", path.name, stem, path=path, spec=spec, provenance=prov)
+    return spec, prov
 
 
 def _torchscript_source(path: Path, *, weights, name: str | None, **_: Any) -> Source:
@@ -211,19 +216,15 @@ def _mnn_source(path: Path, *, name: str | None, **_: Any) -> Source:
     from edgepose.mnn_file import read_mnn_file
 
     info, _data = read_mnn_file(path)  # ModelFileError on a file that is not a whole MNN model
-    spec, prov = None, _file_provenance(path)
+    spec = None
     try:
         data = json.loads(info.metadata_text) if info.metadata_text else None
     except ValueError:
         data = None
     if isinstance(data, dict) and "edgepose_spec" in data:
         spec = ModelSpec.from_dict(data, source=f"metadata embedded in {path.name}")
-        for key in ("source", "source_sha256", "weights", "weights_sha256"):
-            if key in spec.provenance:
-                prov.setdefault(f"origin_{key}", spec.provenance[key])
-        spec = spec.replace(provenance={})
-    stem = name or (path.name[: -len(".mnn")] if path.name.lower().endswith(".mnn") else path.stem)
-    return Source("mnn", path.name, stem, path=path, spec=spec, provenance=prov)
+    spec, prov = _embedded_card(spec, path)
+    return Source("mnn", path.name, name or path.stem, path=path, spec=spec, provenance=prov)
 
 
 # --- the torch reference: a module is probed for its outputs' names ---------------------------------

@@ -225,8 +225,6 @@ def candidates_for(primary: Path, alternatives: Sequence[Path]) -> tuple[list[Ca
 def fresh_choice_cache(folder: Path | None = None) -> Iterator[Path]:
     """Point backend="auto"'s verdict cache (EDGEPOSE_BACKEND_CHOICE_CACHE) at a new, empty file for the
     duration, so every pick is probed now (models, assets and MNN verification marks stay where they are)."""
-    import os
-
     with tempfile.TemporaryDirectory(prefix="edgepose-engines-", dir=folder) as tmp:
         path = Path(tmp) / "backend-choice.json"
         saved = os.environ.get("EDGEPOSE_BACKEND_CHOICE_CACHE")
@@ -255,13 +253,10 @@ def auto_pick(primary: Path, alternatives: Sequence[Path], spec: Any, *, threads
 
 
 def random_feeds(backend, seed: int = 0) -> dict[str, np.ndarray]:
-    """One random input per model input (dynamic dims as 1), like the auto probe's."""
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for t in backend.inputs:
-        shape = [d if isinstance(d, int) and d > 0 else 1 for d in t.shape]
-        feeds[t.name] = rng.random(shape, dtype=np.float32) if t.dtype == "float32" else np.zeros(shape, t.dtype)
-    return feeds
+    """One random input per model input (dynamic dims as 1): the auto probe's own feeds."""
+    from edgepose.backends.auto import _feeds
+
+    return _feeds(backend, np.random.default_rng(seed))
 
 
 # --- the run ----------------------------------------------------------------------------------

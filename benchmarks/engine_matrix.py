@@ -314,14 +314,7 @@ def run_engine_matrix(models: Sequence[str] | None = None, *, rounds: int = 11, 
 
     cache = Path(cache) if cache else default_cache()
     names = expand_matrix_names(models)
-    env = environment()
-    import importlib.metadata as md
-
-    for dist in ("openvino", "ai-edge-litert", "onnxruntime", "MNN"):
-        try:
-            env.setdefault("versions", {})[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
+    env = environment()  # engine versions included
     bar = _progress(progress)
     rows, unresolved = [], {}
     with fresh_choice_cache() as choice_file:

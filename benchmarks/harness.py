@@ -197,7 +197,7 @@ def environment() -> dict[str, Any]:
     import importlib.metadata as md
 
     versions = {}
-    for dist in ("MNN", "onnxruntime", "ai-edge-litert", "numpy", "opencv-python-headless", "torch", "onnx"):
+    for dist in ("MNN", "onnxruntime", "ai-edge-litert", "openvino", "numpy", "opencv-python-headless", "torch", "onnx"):
         try:
             versions[dist] = md.version(dist)
         except md.PackageNotFoundError:

@@ -446,21 +446,9 @@ def run_levers(models: Sequence[str] | None = None, *, rounds: int = 11, warmup:
         env["loadavg_end"] = os.getloadavg()
     except OSError:
         pass
-    import importlib.metadata as md
-
     options = {"models": names, "rounds": rounds, "warmup": warmup, "target_ms": target_ms, "paired": paired, "only": list(only) if only else None,
-               "mnn": md.version("MNN") if _has("MNN") else None}
+               "mnn": env["versions"].get("MNN")}
     return LeverResult(rows, cpu_info().to_dict(), env, options, unresolved)
-
-
-def _has(dist: str) -> bool:
-    import importlib.metadata as md
-
-    try:
-        md.version(dist)
-        return True
-    except md.PackageNotFoundError:
-        return False
 
 
 # --- report -----------------------------------------------------------------------------------

@@ -243,16 +243,12 @@ class BatchConfig:
         """What decides the rows: model contents and options (not where the files are)."""
         d = asdict(self)
         for key in ("model", "detector"):
-            d[key] = _sha256(d[key]) if d[key] else None
+            d[key] = sha256_file(d[key]) if d[key] else None
         d["boxes"] = self.boxes is not None
         return d
 
     def build(self) -> "FrameRunner":
         return FrameRunner(self)
-
-
-def _sha256(path: str) -> str:
-    return sha256_file(path)
 
 
 class FrameRunner:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import BackendError, EdgePoseError
+from ..files import sha256_file
 from .base import Backend
 
 log = logging.getLogger(__name__)
@@ -87,16 +89,8 @@ def _installed(engine: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _sha(path: Path) -> str:
-    from ..files import sha256_file
-
-    return sha256_file(path)
-
-
 def _cache_file() -> Path:
     """EDGEPOSE_BACKEND_CHOICE_CACHE, else <edgepose cache>/backend-choice.json."""
-    import os
-
     env = os.environ.get("EDGEPOSE_BACKEND_CHOICE_CACHE")
     if env:
         return Path(env).expanduser()
@@ -119,8 +113,6 @@ def _engine_versions() -> str:
 
 
 def _load_per_core() -> float | None:
-    import os
-
     try:
         return os.getloadavg()[0] / max(1, os.cpu_count() or 1)
     except (OSError, AttributeError):
@@ -187,7 +179,7 @@ def choose(path: str | Path, *, threads: int = 1, alternatives: Sequence[str | P
     files = candidate_files(Path(path), alternatives)
     info = cpu_info()
     cpu = f"{info.model_name} [{info.ident}] ({info.cpu_class})" if info.ident else f"{info.model_name} ({info.cpu_class})"
-    key = "|".join([cpu, _engine_versions(), str(threads), *sorted(f"{p.suffix}:{_sha(p)}" for p in files)])
+    key = "|".join([cpu, _engine_versions(), str(threads), *sorted(f"{p.suffix}:{sha256_file(p)}" for p in files)])
     cache = _cache_file()
     earlier: Choice | None = None
     if use_cache and cache.is_file():

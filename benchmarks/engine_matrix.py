@@ -310,7 +310,7 @@ def run_engine_matrix(models: Sequence[str] | None = None, *, rounds: int = 11, 
     """The matrix for `models` (registry names, groups, `mediapipe`, pinned assets, files); see the module doc."""
     from edgepose.cpu import cpu_info
 
-    from .harness import _progress, default_cache, environment
+    from .harness import _progress, default_cache, environment, record_end_load
 
     cache = Path(cache) if cache else default_cache()
     names = expand_matrix_names(models)
@@ -330,10 +330,7 @@ def run_engine_matrix(models: Sequence[str] | None = None, *, rounds: int = 11, 
             bar.update(1)
         bar.close()
         env["choice_cache"] = f"fresh per run ({choice_file.name} in a temporary directory)"
-    try:
-        env["loadavg_end"] = os.getloadavg()
-    except OSError:
-        pass
+    record_end_load(env)
     options = {"models": names, "rounds": rounds, "warmup": warmup, "target_ms": target_ms, "threads": threads,
                "tolerance": tolerance, "remeasure": remeasure}
     return EngineMatrix(rows, cpu_info().to_dict(), env, options, unresolved)

@@ -210,6 +210,14 @@ def environment() -> dict[str, Any]:
             "versions": versions, "loadavg_start": load, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
+def record_end_load(env: dict[str, Any]) -> None:
+    """env["loadavg_end"]: the load average when a run ends (beside environment()'s loadavg_start)."""
+    try:
+        env["loadavg_end"] = os.getloadavg()
+    except OSError:
+        pass
+
+
 def _static_figures(source: ModelSource) -> tuple[int | None, int | None]:
     if source.onnx is None:
         return None, None
@@ -311,10 +319,7 @@ def run_benchmark(models: Sequence[str] | None = None, *, options: BenchOptions 
                 log.warning("peak RSS of %s failed: %s", row.key, exc)
             it.update(1)
         it.close()
-    try:
-        env["loadavg_end"] = os.getloadavg()
-    except OSError:
-        pass
+    record_end_load(env)
     opt_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.__dict__.items()
                 if k not in ("image", "cache")}
     opt_dict.update(variants=[v.name for v in variants], models=names,

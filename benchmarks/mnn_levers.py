@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -425,7 +424,7 @@ def run_levers(models: Sequence[str] | None = None, *, rounds: int = 11, warmup:
                only: Sequence[str] | None = None, progress: bool = False) -> LeverResult:
     from edgepose.cpu import cpu_info
 
-    from .harness import _progress, default_cache, environment
+    from .harness import _progress, default_cache, environment, record_end_load
 
     cache = Path(cache) if cache else default_cache()
     names = list(models or DEFAULT_MODELS)
@@ -442,10 +441,7 @@ def run_levers(models: Sequence[str] | None = None, *, rounds: int = 11, warmup:
             unresolved[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
         bar.update(1)
     bar.close()
-    try:
-        env["loadavg_end"] = os.getloadavg()
-    except OSError:
-        pass
+    record_end_load(env)
     options = {"models": names, "rounds": rounds, "warmup": warmup, "target_ms": target_ms, "paired": paired, "only": list(only) if only else None,
                "mnn": env["versions"].get("MNN")}
     return LeverResult(rows, cpu_info().to_dict(), env, options, unresolved)

@@ -358,12 +358,7 @@ def pin_float(model: onnx.ModelProto, names) -> list[str]:
     """
     graph = model.graph
     wanted = set(names)
-    inits = {i.name: i for i in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for n in graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
+    inits, producer, consumers = graph_index(graph)
     taken = _Names(graph)
     done: list[str] = []
     for node in list(graph.node):

@@ -556,7 +556,7 @@ def activation_groups(path: Path) -> tuple[list[_Group], int]:
     shapes = _shapes(model)
     from .graph_rewrite import graph_index
 
-    inits, producer, consumers = graph_index(graph)
+    inits, _producer, consumers = graph_index(graph)
     macs = {n.name: _macs(n, shapes, inits) for n in graph.node}
 
     def users(t: str) -> list[Any]:
@@ -578,7 +578,6 @@ def activation_groups(path: Path) -> tuple[list[_Group], int]:
             continue  # a graph output or a tensor nothing quantised reads: no Q/DQ to drop
         seen.add(nodes)
         groups.append(_Group(t, tuple(names), nodes, sum(macs.get(n, 0) for n in nodes)))
-    del producer
     return groups, max(sum(macs.values()), 1)
 
 

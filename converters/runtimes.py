@@ -97,7 +97,8 @@ class TFLiteRunner(LiteRTBackend):
             counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
         return counts
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        names = [t.name for t in self.wanted_outputs(outputs)]
         for t in self._inputs:  # a reference runs the whole batch in one invoke: resize to it
             if t.name in feeds and tuple(np.shape(feeds[t.name])) != self._shapes[t.name]:
                 shape = tuple(np.shape(feeds[t.name]))
@@ -107,7 +108,8 @@ class TFLiteRunner(LiteRTBackend):
         for t in self._inputs:
             if t.name not in feeds:
                 raise ShapeError(f"no feed for input {t.name!r}; inputs are {self.input_names}")
-        out = self._invoke({t.name: np.ascontiguousarray(feeds[t.name], dtype=np.dtype(t.dtype)) for t in self._inputs})
+        out = self._invoke({t.name: np.ascontiguousarray(feeds[t.name], dtype=np.dtype(t.dtype)) for t in self._inputs},
+                           names)
         return {k: np.array(v, dtype=np.float32, copy=True) for k, v in out.items()}
 
 

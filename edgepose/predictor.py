@@ -106,6 +106,8 @@ class ModelSession:
                    "keypoint model of edgepose.Pipeline"))
         self._input = self._match_input()
         self._roles = self._match_outputs()
+        # The model outputs the head reads: the only ones run_tensor asks the backend for.
+        self.head_outputs: list[str] = sorted(set(self._roles.values()))
         self._local = threading.local()  # per-thread reused buffers (crops, packed input)
         # Input tensors the backend hands out (edgepose.backends.base.Backend.input_buffer) hold one
         # float32 batch in the model's layout; any other input dtype is packed here and converted.
@@ -181,8 +183,8 @@ class ModelSession:
 
     def run_tensor(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
         """Run the raw model on a prepared input tensor; outputs keyed by role."""
-        with self._run_lock:
-            outputs = self.backend.run({self._input: tensor})
+        with self._run_lock:  # only the outputs a role reads are converted and copied
+            outputs = self.backend.run({self._input: tensor}, self.head_outputs)
         n = tensor.shape[0]
         for role, name in self._roles.items():  # every decoder reads outputs batch-first
             out = outputs.get(name)

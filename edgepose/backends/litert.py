@@ -8,7 +8,7 @@ Inputs are NHWC, as the file declares. Batch 1 per invoke: a larger batch runs i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -44,7 +44,8 @@ class LiteRTBackend(Backend):
     def metadata(self) -> str | None:
         return None
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        names = [t.name for t in self.wanted_outputs(outputs)]
         arrays = {}
         for t in self._inputs:
             if t.name not in feeds:
@@ -55,14 +56,15 @@ class LiteRTBackend(Backend):
                                  f"{', '.join(map(str, t.shape[1:]))}), got {tuple(x.shape)}")
             arrays[t.name] = x
         n = next(iter(arrays.values())).shape[0] if arrays else 1
-        parts = [self._invoke({k: v[i:i + 1] for k, v in arrays.items()}) for i in range(n)]
+        parts = [self._invoke({k: v[i:i + 1] for k, v in arrays.items()}, names) for i in range(n)]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    def _invoke(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _invoke(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         try:
             for name, x in feeds.items():
                 self._interp.set_tensor(self._in_index[name], x)
             self._interp.invoke()
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"LiteRT failed to run {self.path.name}: {exc}") from None
-        return {name: self._interp.get_tensor(i).copy() for name, i in self._out_index.items()}
+        names = self._out_index if outputs is None else outputs
+        return {name: self._interp.get_tensor(self._out_index[name]).copy() for name in names}

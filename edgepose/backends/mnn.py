@@ -25,7 +25,7 @@ import operator
 import threading
 import weakref
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -193,8 +193,9 @@ class MNNBackend(Backend):
             return None
         return memory.var
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         F = self._F
+        wanted = None if outputs is None else {t.name for t in self.wanted_outputs(outputs)}
         args = []
         for t in self._inputs:
             if t.name not in feeds:
@@ -220,6 +221,8 @@ class MNNBackend(Backend):
                         f"{len(self._outputs)} outputs (see MNN's log); the file may be corrupt")
                 result = {}
                 for t, var in zip(self._outputs, outs):
+                    if wanted is not None and t.name not in wanted:
+                        continue  # computed by the forward pass, but not converted and copied
                     if var.data_format == F.NC4HW4:
                         var = F.convert(var, F.NCHW)
                     shape = tuple(var.shape)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -52,7 +52,8 @@ class OnnxRuntimeBackend(Backend):
     def metadata(self) -> str | None:
         return self._metadata
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        names = self._output_names if outputs is None else [t.name for t in self.wanted_outputs(outputs)]
         prepared = {}
         for t in self._inputs:
             if t.name not in feeds:
@@ -64,7 +65,7 @@ class OnnxRuntimeBackend(Backend):
                     f"input {t.name!r} of {self.path.name} expects shape {t.shape}, got {tuple(x.shape)}")
             prepared[t.name] = x
         try:
-            values = self._session.run(self._output_names, prepared)
+            values = self._session.run(names, prepared)
         except Exception as exc:
             raise BackendError(f"ONNX Runtime failed to run {self.path.name}: {exc}") from None
-        return dict(zip(self._output_names, values))
+        return dict(zip(names, values))

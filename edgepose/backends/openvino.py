@@ -7,7 +7,7 @@ Optional (`pip install 'edgepose[openvino]'`). On some x86 CPUs it is the fastes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -51,7 +51,8 @@ class OpenVINOBackend(Backend):
     def metadata(self) -> str | None:
         return self._metadata
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        wanted = {t.name for t in self.wanted_outputs(outputs)}
         arrays = {}
         for t in self._inputs:
             if t.name not in feeds:
@@ -63,16 +64,16 @@ class OpenVINOBackend(Backend):
             arrays[t.name] = x
         n = next(iter(arrays.values())).shape[0] if arrays else 1
         if n > 1 and self._static_batch:
-            parts = [self._infer({k: v[i:i + 1] for k, v in arrays.items()}) for i in range(n)]
+            parts = [self._infer({k: v[i:i + 1] for k, v in arrays.items()}, wanted) for i in range(n)]
             return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        return self._infer(arrays)
+        return self._infer(arrays, wanted)
 
-    def _infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _infer(self, feeds: Mapping[str, np.ndarray], wanted: set[str]) -> dict[str, np.ndarray]:
         try:
             result = self._request.infer(dict(feeds))
         except RuntimeError as exc:
             raise BackendError(f"OpenVINO failed to run {self.path.name}: {exc}") from None
-        return {t.name: np.array(result[i], copy=True) for i, t in enumerate(self._outputs)}
+        return {t.name: np.array(result[i], copy=True) for i, t in enumerate(self._outputs) if t.name in wanted}
 
 
 def _shape(partial) -> tuple[int | None, ...]:

@@ -141,6 +141,15 @@ class InputPacker:
 
     def crop_pack(self, image: np.ndarray, matrices: np.ndarray, out: np.ndarray, *, border: str = "zero") -> np.ndarray:
         """Warp each 2x3 crop matrix's crop of the BGR `image` and pack it into out[i]."""
+        self._crop_each(image, matrices, border, out)
+        return out
+
+    def crop(self, image: np.ndarray, matrices: np.ndarray, *, border: str = "zero") -> np.ndarray:
+        """The uint8 crops alone, (N, h, w, 3 or 4), as crop_pack warps them (its buffer, reused): what
+        any bilinear crop costs, which the predict-overhead benchmark times as the floor of `predict`."""
+        return self._crop_each(image, matrices, border, None)
+
+    def _crop_each(self, image: np.ndarray, matrices: np.ndarray, border: str, out: np.ndarray | None) -> np.ndarray:
         size = self._size
         n = len(matrices)
         height, width = image.shape[:2]
@@ -165,5 +174,6 @@ class InputPacker:
                 if converted is not window:  # OpenCV wrote elsewhere (not seen): put it in place
                     np.copyto(window, converted)
             transforms.warp(source, m, size, out=crops[i], border=border)
-            self._pack_one(crops[i], out[i])
-        return out
+            if out is not None:
+                self._pack_one(crops[i], out[i])
+        return crops

@@ -82,9 +82,7 @@ def image_input(spec: ModelSpec | None, shapes: Mapping[str, Sequence[int]]) -> 
     if name is None:
         return None
     shape = tuple(shapes[name])
-    w, h = spec.input_size
-    want = (3, h, w) if spec.layout == "NCHW" else (h, w, 3)
-    return name if len(shape) == 4 and shape[1:] == want else None
+    return name if len(shape) == 4 and shape[1:] == spec.input_shape()[1:] else None
 
 
 def make_input_sets(shapes: Mapping[str, Sequence[int]], *, spec: ModelSpec | None = None,

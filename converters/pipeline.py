@@ -368,8 +368,7 @@ def _concrete_shapes(runner, spec: ModelSpec | None, opts: ConvertOptions) -> di
         elif opts.input_shape and len(opts.input_shape) == len(dims):
             dims = list(opts.input_shape)
         elif spec is not None and len(dims) == 4 and t.name == spec.input_name:
-            w, h = spec.input_size
-            dims = [1, *((3, h, w) if spec.layout == "NCHW" else (h, w, 3))]
+            dims = list(spec.input_shape())
         else:
             raise ConversionError(
                 f"input {t.name!r} has dynamic dimensions {tuple(t.shape)}; pass --input-shape / input_shape")

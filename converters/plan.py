@@ -184,7 +184,7 @@ def _build_mxnet_onnx(src, opts: ConvertOptions):
             raise ConversionError(f"MXNet conversion is not available in this install ({exc})") from None
         shape = opts.input_shape
         if shape is None and spec is not None:  # a pose preset/card knows its input
-            shape = (1, 3, spec.height, spec.width) if spec.layout == "NCHW" else (1, spec.height, spec.width, 3)
+            shape = spec.input_shape()
         if shape is None:
             raise ConversionError("MXNet models need an input shape: --input-shape 1,3,H,W (or a --preset)")
         kwargs: dict[str, Any] = {"input_shape": shape}
@@ -211,8 +211,7 @@ def fixed_shapes(graph_shapes: Mapping[str, Sequence[Any]], opts: ConvertOptions
         elif opts.input_shape is not None and len(opts.input_shape) == len(dims):
             out[name] = list(opts.input_shape)
         elif spec is not None and len(dims) == 4 and name == spec.input_name:
-            w, h = spec.input_size
-            out[name] = [1, *((3, h, w) if spec.layout == "NCHW" else (h, w, 3))]
+            out[name] = list(spec.input_shape())
         else:
             raise ConversionError(f"input {name!r} has dynamic dimensions {tuple(dims)}; pass --input-shape")
     return out or None

@@ -240,8 +240,7 @@ def _torch_input_shape(input_shape: tuple[int, ...] | None, spec: ModelSpec | No
     if input_shape is None:
         if spec is None:
             raise ConversionError("a PyTorch model needs an input shape: input_shape=(1, 3, H, W) / --input-shape 1,3,H,W")
-        w, h = spec.input_size
-        return (1, 3, h, w) if spec.layout == "NCHW" else (1, h, w, 3)
+        return spec.input_shape()
     if len(input_shape) < 2 or any(d <= 0 for d in input_shape):
         raise ConversionError(f"input shape must be positive integers like 1,3,256,192, got {input_shape}")
     return input_shape

@@ -158,7 +158,7 @@ class ModelSession:
             raise ShapeError(
                 f"input {info.name!r} is {info.layout} in the model but the metadata says layout={self.spec.layout!r}; "
                 f"pass layout={info.layout!r}")
-        expected = (3, h, w) if self.spec.layout == "NCHW" else (h, w, 3)
+        expected = self.spec.input_shape()[1:]
         fixed = [(got, want) for got, want in zip(shape[1:], expected) if isinstance(got, int)]
         if any(got != want for got, want in fixed):
             raise ShapeError(

@@ -182,6 +182,11 @@ class ModelSpec:
     def height(self) -> int:
         return self.input_size[1]
 
+    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
+        """The input tensor's shape for `batch` crops in this model's layout: (N, 3, H, W) or (N, H, W, 3)."""
+        w, h = self.input_size
+        return (batch, 3, h, w) if self.layout == "NCHW" else (batch, h, w, 3)
+
 
 @dataclass(frozen=True)
 class PoseResult:

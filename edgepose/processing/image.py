@@ -97,8 +97,7 @@ class InputPacker:
         self._bgra_image: np.ndarray | None = None  # (H, W, 4) uint8, only the windows crops read are valid
 
     def output_shape(self, n: int) -> tuple[int, int, int, int]:
-        w, h = self._size
-        return (n, 3, h, w) if self._nchw else (n, h, w, 3)
+        return self.spec.input_shape(n)
 
     def buffer(self, n: int) -> np.ndarray:
         """This packer's float32 input tensor for `n` crops (reused)."""

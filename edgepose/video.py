@@ -15,6 +15,7 @@ headless one (see `check_display`, and the `gui` extra in the README).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ import cv2
 import numpy as np
 
 from .errors import DisplayError, OutputError
-from .files import umask, write_failure
+from .files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -69,36 +70,39 @@ def check_output_path(path: str | Path, *, inputs: tuple[Any, ...] = (), suffixe
 
 
 class _AtomicOutput:
-    """A file written under a temporary name in its final folder, renamed by commit(), removed by abort()."""
+    """A file written under a temporary name in its final folder (edgepose.files.atomic_path, held open
+    across frames): commit() gives it its name, abort() removes it."""
+
+    class _Aborted(Exception):
+        """Thrown into atomic_path by abort(), so it takes its failure path and leaves nothing."""
 
     def __init__(self, path: Path, suffix: str = "") -> None:
         self.path = path
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}", dir=path.parent)
-        except OSError as exc:
-            raise OutputError(write_failure(path, exc)) from None
-        os.close(fd)
-        self.tmp = Path(tmp)
-        os.chmod(self.tmp, 0o666 & ~umask())  # mkstemp's 0600 would outlive the rename
+        self._stack = contextlib.ExitStack()
+        # create: the temporary file exists from the start (a writer opens it); an empty output is
+        # still committed (a clip whose frames all failed keeps its JSON lines file).
+        self.tmp = self._stack.enter_context(atomic_path(path, create=True, require_output=False,
+                                                         suffix=f".part{suffix}"))
         self.done = False
 
     def commit(self) -> Path:
-        self._close()
         try:
-            os.replace(self.tmp, self.path)
-        except OSError as exc:
+            self._close()
+        except BaseException:
             self.abort()
-            raise OutputError(write_failure(self.path, exc)) from None
+            raise
         self.done = True
+        self._stack.close()  # atomic_path renames (or raises OutputError, leaving nothing)
         return self.path
 
     def abort(self) -> None:
+        if self.done:
+            return
+        self.done = True
         try:
             self._close()
         finally:
-            if self.tmp.exists():
-                self.tmp.unlink()
-            self.done = True
+            self._stack.__exit__(self._Aborted, self._Aborted(), None)
 
     def _close(self) -> None:
         pass

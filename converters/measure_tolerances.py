@@ -80,27 +80,24 @@ def _mxnet_simple_pose() -> Path | None:
 def tflite_noise_floor(names: list[str]) -> list[dict]:
     """XNNPACK vs TFLite's built-in kernels: two correct FP32 runs of the same TFLite model."""
     import cv2
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from edgepose import assets
+    from edgepose.backends.litert import KERNELS, LiteRTBackend
 
     rows = []
     for name in names:
-        path = str(assets.fetch_asset(name))
+        path = assets.fetch_asset(name)
         outs = {}
-        for kind in (OpResolverType.AUTO, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES):
-            it = Interpreter(model_path=path, num_threads=1, experimental_op_resolver_type=kind)
-            it.allocate_tensors()
-            d = it.get_input_details()[0]
-            h, w = int(d["shape"][1]), int(d["shape"][2])
+        for kernels in KERNELS:
+            backend = LiteRTBackend(path, kernels=kernels)
+            t = backend.inputs[0]
+            h, w = int(t.shape[1]), int(t.shape[2])
             res = []
             for photo in assets.PHOTO_PERSON_BOXES:
                 img = cv2.imread(str(assets.fetch_asset(photo)))
                 x = (cv2.resize(img, (w, h))[..., ::-1].astype(np.float32) / 255.0)[None]
-                it.set_tensor(d["index"], x)
-                it.invoke()
-                res.append({o["name"]: it.get_tensor(o["index"]).copy() for o in it.get_output_details()})
-            outs[kind] = res
+                res.append(backend.run({t.name: x}))
+            outs[kernels] = res
         a, b = outs.values()
         for key in a[0]:
             scale = max(float(np.abs(r[key]).max()) for r in a)

@@ -16,18 +16,29 @@ from ..errors import BackendError, ModelFileError, ShapeError
 from .base import Backend, TensorInfo
 
 
+# edgepose's names for LiteRT's op resolvers (ai_edge_litert.interpreter.OpResolverType members).
+KERNELS = {"xnnpack": "AUTO", "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES"}
+
+
 class LiteRTBackend(Backend):
     name = "litert"
 
-    def __init__(self, path: str | Path, *, threads: int = 1) -> None:
+    def __init__(self, path: str | Path, *, threads: int = 1, kernels: str = "xnnpack") -> None:
+        """kernels: "xnnpack" (LiteRT's default: its XNNPACK delegate takes the ops it can) or "builtin"
+        (TFLite's own kernels only), two correct FP32 implementations whose gap is the noise floor a
+        conversion's parity check must allow."""
         super().__init__(path, threads=threads)
+        if kernels not in KERNELS:
+            raise BackendError(f"unknown LiteRT kernels {kernels!r}; use one of {', '.join(KERNELS)}")
         try:
-            from ai_edge_litert.interpreter import Interpreter
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
         except ImportError as exc:
             raise BackendError("the litert backend needs the ai-edge-litert package; "
                                "install it with `pip install ai-edge-litert`") from exc
+        self.kernels = kernels
         try:
-            self._interp = Interpreter(model_path=str(self.path), num_threads=self.threads)
+            self._interp = Interpreter(model_path=str(self.path), num_threads=self.threads,
+                                       experimental_op_resolver_type=getattr(OpResolverType, KERNELS[kernels]))
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__

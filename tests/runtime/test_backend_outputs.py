@@ -66,3 +66,20 @@ def test_the_predictor_reads_only_the_outputs_its_head_uses(blazepose_mnn, photo
     full = p.backend.run({p.backend.input_names[0]: tensor})
     for role, name in p.spec.outputs.items():
         np.testing.assert_array_equal(out[role], full[name])
+
+
+def test_litert_kernels_choose_the_op_resolver(blazepose_tflite):
+    """TFLite's built-in kernels and XNNPACK are two correct FP32 runs of the same file: close, not
+    bit-equal (the noise floor measure_tolerances reports); an unknown name is refused."""
+    pytest.importorskip("ai_edge_litert")
+    from edgepose.backends.litert import LiteRTBackend
+    from edgepose.errors import BackendError
+
+    xnn, ref = LiteRTBackend(blazepose_tflite), LiteRTBackend(blazepose_tflite, kernels="builtin")
+    x = {xnn.input_names[0]: np.random.default_rng(1).random((1, 256, 256, 3), dtype=np.float32)}
+    a, b = xnn.run(x), ref.run(x)
+    for name in a:
+        scale = float(np.abs(a[name]).max()) or 1.0
+        assert float(np.abs(a[name] - b[name]).max()) / scale < 1e-3, name
+    with pytest.raises(BackendError, match="unknown LiteRT kernels 'gpu'"):
+        LiteRTBackend(blazepose_tflite, kernels="gpu")

@@ -13,9 +13,18 @@ from __future__ import annotations
 
 import pytest
 
-DETECT_GUARD = 0.8  # track / detect; measured 0.51-0.63 on AMD EPYC Zen 4 (busy 2-core machine)
-MEDIAPIPE_GUARD = 1.4  # track_mp / mediapipe_video with MNN; measured 0.87-1.16
-OVERHEAD_GUARD_MS = 15.0  # track_mp frame minus the bare landmark model; measured 3.1-7.7 ms
+# Guards that hold on both CPU classes (x86-avx512-vnni measured, x86-avx2 derived):
+# track / detect: the same engine on both sides, so the CPU cancels; measured 0.51-0.63 on AMD EPYC Zen 4
+# (busy 2-core machine).
+DETECT_GUARD = 0.8
+# track_mp / mediapipe_video with MNN: measured 0.87-1.16 on Zen 4, where MNN runs BlazePose full at 1.02x
+# of LiteRT (MediaPipe's engine). On the AVX2-only AMD EPYC of issue 13, MNN's BlazePose file is 1.18-1.27x
+# slower than LiteRT's, so about 1.03-1.47 is expected there; 1.7 still fails a tracker that runs the
+# detector on every frame (track / detect ~1).
+MEDIAPIPE_GUARD = 1.7
+# MediaPipe's mode per tracked frame over the bare landmark model, as a share of that model's time, so a
+# slower CPU scales both: measured 3.1-7.7 ms over a 15-23 ms model (0.15-0.45) on Zen 4.
+OVERHEAD_GUARD_SHARE = 0.8
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +43,7 @@ def test_tracking_beside_detection_and_mediapipe(tracking_bench):
     assert r.people["track_mp"] == 1.0 == r.people["mediapipe_video"] and r.people["track"] >= 1.9
     assert r.ratios["track / detect"] <= DETECT_GUARD, r.to_markdown()
     assert r.ratios["track_mp / mediapipe_video"] <= MEDIAPIPE_GUARD, r.to_markdown()
-    assert r.overhead_ms <= OVERHEAD_GUARD_MS, r.to_markdown()
+    assert r.overhead_ms <= OVERHEAD_GUARD_SHARE * r.ms["landmark_model"], r.to_markdown()
 
 
 def test_tracking_latency(benchmark, bench_quick):

@@ -23,7 +23,11 @@ Why VNNI is the line that matters: without it, x86 int8 kernels multiply uint8 x
 accumulate in int32. MNN's x86 int8 path is also slower than its float path without VNNI.
 
 Nothing is probed at import. The first call reads /proc/cpuinfo (Linux), or `sysctl` (macOS), or
-the `platform` module (elsewhere, flags unknown), and caches the answer. Stdlib only.
+the `platform` module (elsewhere), and caches the answer. On x86 the SIMD flags are then taken from
+CPUID as numpy's runtime dispatch reads it (with the OS's XSAVE check), since that is what the
+engines' own dispatch sees: where the two disagree (an emulator such as `qemu-x86_64 -cpu EPYC-Rome`
+shows the host's /proc/cpuinfo; a hypervisor or OS that masks AVX-512) CPUID wins and `source` says so,
+and where no flags could be read (Windows) CPUID gives them.
 """
 from __future__ import annotations
 
@@ -226,9 +230,51 @@ def _from_platform(machine: str) -> CpuInfo:
     return CpuInfo(model_name=name, vendor=vendor, arch=normalise_arch(machine), flags=None, source="platform")
 
 
+# numpy's runtime CPU-feature names (numpy._core._multiarray_umath.__cpu_features__) -> Linux flag names.
+_NUMPY_X86_FLAGS = {"AVX": "avx", "AVX2": "avx2", "FMA3": "fma", "F16C": "f16c", "AVX512F": "avx512f",
+                    "AVX512BW": "avx512bw", "AVX512VL": "avx512vl", "AVX512VNNI": "avx512_vnni",
+                    "AVX512BF16": "avx512_bf16", "AVX512FP16": "avx512_fp16"}
+
+
+def cpuid_features() -> dict[str, bool] | None:
+    """{flag: present} for the x86 flags numpy's dispatch detects from CPUID (and the OS's XSAVE state),
+    in Linux spelling; None where numpy does not say (another architecture, an old numpy)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__ as features
+        except ImportError:
+            return None
+    found = {flag: bool(features[key]) for key, flag in _NUMPY_X86_FLAGS.items() if key in features}
+    return found or None
+
+
+def with_cpuid(info: CpuInfo, features: dict[str, bool] | None) -> CpuInfo:
+    """`info` with its x86 flags that CPUID reports (`cpuid_features()`) taken from CPUID; the others
+    (AVX-VNNI, AMX, which numpy does not report) stay as read. Unchanged off x86 or without features."""
+    if info.arch not in ("x86_64", "x86") or not features:
+        return info
+    read = info.flags
+    flags = frozenset((read or frozenset()) - features.keys()) | {f for f, on in features.items() if on}
+    if read is None:
+        source = f"{info.source} + CPUID (numpy)"
+    else:
+        lost, gained = sorted(read - flags), sorted(flags - read)
+        diff = "; ".join(part for part in (f"not in CPUID: {' '.join(lost)}" if lost else "",
+                                           f"only in CPUID: {' '.join(gained)}" if gained else "") if part)
+        source = f"{info.source} + CPUID (numpy{'; ' + diff if diff else ''})"
+    return CpuInfo(model_name=info.model_name, vendor=info.vendor, arch=info.arch, flags=flags, source=source,
+                   ident=info.ident)
+
+
 @functools.lru_cache(maxsize=1)
 def cpu_info() -> CpuInfo:
     """This machine's CPU (computed on the first call, then cached)."""
+    return with_cpuid(_read_cpu(), cpuid_features())
+
+
+def _read_cpu() -> CpuInfo:
     machine = platform.machine()
     if sys.platform.startswith("linux"):
         try:

@@ -13,7 +13,9 @@ QEMU user mode with an AVX2-only CPU model, ONNX Runtime picks its AVX2 (no VNNI
 
     qemu-x86_64 -cpu EPYC-Rome .venv/bin/python -m edgepose.converters.quantize.configs --evaluate int8-configs
 
-(`edgepose.cpu` still reports the host's class there: /proc/cpuinfo is the host's.)
+(`edgepose.cpu` reports `x86-avx2` there: /proc/cpuinfo is the host's, but the SIMD flags come from
+CPUID, which QEMU emulates. The whole CPU-sensitive test modules run that way too, e.g.
+`qemu-x86_64 -cpu EPYC-Rome .venv/bin/python -m pytest tests/quantize/test_quant_engines.py --timeout 4000`.)
 """
 from __future__ import annotations
 

@@ -158,11 +158,39 @@ def test_the_live_machine():
     if platform.machine().lower() in ("x86_64", "amd64"):
         assert info.arch == "x86_64" and info.cpu_class.startswith("x86-")
         if sys.platform.startswith("linux"):
-            flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+            flags = set(next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split())
+            features = cpu.cpuid_features() or {}
+            # CPUID (numpy's dispatch) decides the flags it knows; on real hardware it agrees with /proc/cpuinfo
+            flags = (flags - features.keys()) | {f for f, on in features.items() if on}
             assert info.has("avx2") == ("avx2" in flags)
             assert info.has("avx512_vnni") == ("avx512_vnni" in flags)
-            assert info.int8_dot == bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags))
-            assert info.cpu_class != "x86-unknown"
+            assert info.int8_dot == bool({"avx512_vnni", "avx_vnni", "amx_int8"} & flags)
+            assert info.cpu_class != "x86-unknown" and "CPUID" in info.source
+            for flag, on in features.items():
+                assert info.has(flag) == on, flag
+
+
+def test_cpuid_decides_the_flags_it_knows():
+    """Under `qemu-x86_64 -cpu EPYC-Rome` on a Zen 4 host, /proc/cpuinfo is the host's but CPUID (what the
+    engines dispatch on) has no AVX-512: the class follows CPUID and the source says where they differ."""
+    host = cpu.parse_cpuinfo(ZEN4, source="/proc/cpuinfo")
+    assert host.cpu_class == "x86-avx512-vnni"
+    rome = {"avx": True, "avx2": True, "fma": True, "f16c": True, "avx512f": False, "avx512bw": False,
+            "avx512vl": False, "avx512_vnni": False, "avx512_bf16": False}
+    seen = cpu.with_cpuid(host, rome)
+    assert seen.cpu_class == "x86-avx2" and seen.int8_dot is False
+    assert "not in CPUID: avx512_bf16 avx512_vnni avx512bw avx512f avx512vl" in seen.source
+    assert (seen.model_name, seen.ident) == (host.model_name, host.ident)
+    # agreeing sources: same flags; flags numpy does not report (AVX-VNNI, AMX) stay as read
+    assert cpu.with_cpuid(host, {f: f in host.flags for f in rome}).flags == host.flags
+    amx = cpu.parse_cpuinfo(XEON_AMX)
+    assert "amx_int8" in cpu.with_cpuid(amx, {f: f in amx.flags for f in rome}).flags
+    # no flags read (Windows: platform only): CPUID gives them
+    blind = cpu.CpuInfo("Intel64 Family 6", "Intel", "x86_64", None, "platform")
+    assert blind.cpu_class == "x86-unknown" and cpu.with_cpuid(blind, rome).cpu_class == "x86-avx2"
+    # off x86, or no features: unchanged
+    arm = cpu.parse_cpuinfo(NEOVERSE_N1)
+    assert cpu.with_cpuid(arm, rome) is arm and cpu.with_cpuid(host, None) is host
 
 
 def test_nothing_is_probed_at_import():

@@ -125,6 +125,18 @@ def pin_single_thread() -> None:
         pass
 
 
+def timing_options(args) -> dict:
+    """The timing flags `bench engines` and `bench levers` share (--quick, --rounds, --warmup, --sample-ms,
+    --cache-dir, --no-progress) as their keyword arguments."""
+    from pathlib import Path
+
+    kwargs = {"rounds": args.rounds or (5 if args.quick else 11), "warmup": args.warmup or (2 if args.quick else 3),
+              "target_ms": args.sample_ms or (30.0 if args.quick else 100.0), "progress": not args.no_progress}
+    if args.cache_dir:
+        kwargs["cache"] = Path(args.cache_dir)
+    return kwargs
+
+
 def _options(args):
     from .harness import BenchOptions
     from .models_source import group_variants

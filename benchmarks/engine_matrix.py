@@ -252,18 +252,12 @@ def auto_pick(primary: Path, alternatives: Sequence[Path], spec: Any, *, threads
     return choice, took
 
 
-def random_feeds(backend, seed: int = 0) -> dict[str, np.ndarray]:
-    """One random input per model input (dynamic dims as 1): the auto probe's own feeds."""
-    from edgepose.backends.auto import _feeds
-
-    return _feeds(backend, np.random.default_rng(seed))
-
-
 # --- the run ----------------------------------------------------------------------------------
 def measure_model(name: str, *, cache: Path, rounds: int, warmup: int, target_ms: float, threads: int = 1,
                   tolerance: float = TOLERANCE, remeasure: bool = True, pick: bool = True,
                   progress=None) -> ModelRow:
     from edgepose.backends import open_backend
+    from edgepose.backends.auto import random_feeds
     from edgepose.errors import EdgePoseError
 
     primary, alternatives, spec = model_files(name, cache=cache)
@@ -279,7 +273,7 @@ def measure_model(name: str, *, cache: Path, rounds: int, warmup: int, target_ms
     for c in candidates:
         try:
             backend = open_backend(c.path, c.engine, threads=threads)
-            feeds = random_feeds(backend)
+            feeds = random_feeds(backend, np.random.default_rng(0))
             backend.run(feeds)
         except EdgePoseError as exc:
             skipped[c.label] = str(exc).splitlines()[0][:200]
@@ -414,19 +408,9 @@ def write_matrix(m: EngineMatrix, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
-def timing_options(args) -> dict[str, Any]:
-    """The shared timing flags of `bench engines` / `bench levers` (--quick, --rounds, --warmup, --sample-ms,
-    --cache-dir, --no-progress) as keyword arguments."""
-    kwargs = {"rounds": args.rounds or (5 if args.quick else 11), "warmup": args.warmup or (2 if args.quick else 3),
-              "target_ms": args.sample_ms or (30.0 if args.quick else 100.0), "progress": not args.no_progress}
-    if args.cache_dir:
-        kwargs["cache"] = Path(args.cache_dir)
-    return kwargs
-
-
 def run_engines_command(args) -> int:
     """`edgepose bench engines [models]`: the matrix as Markdown (or --json), engines.{md,json} in -o."""
-    from .cli import pin_single_thread
+    from .cli import pin_single_thread, timing_options
 
     pin_single_thread()
     models = args.models[1:] or (QUICK_MODELS if args.quick else DEFAULT_MODELS)

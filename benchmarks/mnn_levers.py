@@ -497,11 +497,9 @@ def run_levers_command(args) -> int:
     """`edgepose bench levers [models]`: Markdown (or --json) to stdout, levers.{md,json} in -o."""
     from edgepose.files import atomic_write_text
 
-    from .cli import pin_single_thread
+    from .cli import pin_single_thread, timing_options
 
     pin_single_thread()
-    from .engine_matrix import timing_options
-
     models = args.models[1:] or (QUICK_MODELS if args.quick else DEFAULT_MODELS)
     res = run_levers(models, **timing_options(args))
     out = Path(args.output_dir)

@@ -172,7 +172,8 @@ def int8_options(args: argparse.Namespace):
     return Int8Options(
         calib=args.calib, engines=(args.engine,), mnn_weight_method=args.weight_method,
         ort_activations=args.ort_activations, ort_weight_range=args.ort_weight_range,
-        ort_float_fallback=args.ort_float_fallback, cpu_class=args.int8_cpu_class, calib_count=args.calib_count, holdout=args.int8_holdout,
+        ort_float_fallback=args.ort_float_fallback, cpu_class=args.int8_cpu_class, calib_count=args.calib_count,
+        holdout=args.int8_holdout,
         keep_float=tuple(args.keep_float or ()), threshold_px_256=args.int8_threshold,
         strict=not args.int8_no_strict, layer_report=args.layer_report, speed=rounds > 0,
         speed_rounds=max(rounds, 1), progress=not getattr(args, "quiet", False), **route_methods(args.method))

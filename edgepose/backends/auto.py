@@ -119,7 +119,9 @@ def _load_per_core() -> float | None:
         return None
 
 
-def _feeds(backend: Backend, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def random_feeds(backend: Backend, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One random input per model input (dynamic dimensions as 1): what the probe times every engine on
+    (the engine matrix times them on the same)."""
     feeds = {}
     for t in backend.inputs:
         shape = [d if isinstance(d, int) and d > 0 else 1 for d in t.shape]
@@ -205,7 +207,7 @@ def choose(path: str | Path, *, threads: int = 1, alternatives: Sequence[str | P
                 continue
             try:
                 backend = open_backend(p, engine, threads=threads)
-                feeds = _feeds(backend, rng)
+                feeds = random_feeds(backend, rng)
                 backend.run(feeds)  # proves it runs
                 runners[label] = (backend, feeds)
             except EdgePoseError as exc:
